@@ -1,1 +1,28 @@
-pub fn placeholder() {}
+//! pam-totp: TOTP (RFC 6238) and single-use recovery codes for Linux logins.
+//!
+//! One library, two thin front ends: the PAM module entry points (`pam_module`) and
+//! the `pam-totp` CLI (`src/main.rs`). Everything that decides lives here:
+//!
+//! - [`options`]: module arguments and the system-wide config file;
+//! - [`state`]: the per-user state file format and its validation;
+//! - [`codes`]: checking TOTP and recovery codes, making new ones;
+//! - [`store`]: where state lives and how it is read, locked and replaced atomically;
+//! - [`privileges`]: acting as the user when touching the user's files;
+//! - [`auth`]: the login decision, written against a [`auth::Conversation`] trait;
+//! - [`log`]: one syslog line per decision, never a secret;
+//! - [`secret`]: secrets that are wiped from memory when dropped;
+//! - [`sys`]: the raw FFI the crates we use do not cover (every `unsafe` is there).
+
+pub mod auth;
+pub mod codes;
+pub mod error;
+pub mod log;
+pub mod options;
+pub mod pam_module;
+pub mod privileges;
+pub mod secret;
+pub mod state;
+pub mod store;
+pub mod sys;
+
+pub use error::Error;

@@ -1,0 +1,366 @@
+//! Module arguments and the system-wide config file, parsed in one place.
+//!
+//! The config file (`/etc/security/pam_totp.conf` unless `config=PATH`) holds the same keys
+//! as the module arguments, in TOML; the arguments win. The CLI reads the same file, so the
+//! module and the CLI agree on where state lives. An unknown key fails closed.
+
+use crate::error::{Error, Result};
+use nix::unistd::Uid;
+use std::fs;
+use std::io::{ErrorKind, Read};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_CONFIG: &str = "/etc/security/pam_totp.conf";
+pub const DEFAULT_STATE_PATH: &str = "~/.config/pam-totp/state.toml";
+pub const DEFAULT_PROMPT: &str = "Verification code: ";
+pub const DEFAULT_WINDOW: u32 = 1;
+pub const DEFAULT_MAX_FAILURES: u32 = 5;
+const MAX_WINDOW: u32 = 10;
+const MAX_MAX_FAILURES: u32 = 1000;
+const MAX_CONFIG_SIZE: u64 = 64 * 1024;
+
+/// Where the code comes from when an earlier module already asked for something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstPass {
+    /// Always prompt (the default).
+    Prompt,
+    /// Use PAM_AUTHTOK if it looks like a code and is accepted; otherwise prompt.
+    Try,
+    /// Use PAM_AUTHTOK only; never prompt.
+    Use,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// A user without a state file is ignored (PAM_IGNORE) instead of refused.
+    pub nullok: bool,
+    /// Template of the state file path: `~/…` or `%h/…` in the home, or absolute with `%u`.
+    pub secret: String,
+    /// How many time steps before and after now a TOTP code may come from.
+    pub window: u32,
+    pub prompt: String,
+    pub echo: bool,
+    pub first_pass: FirstPass,
+    /// One prompt: the password immediately followed by the code; the password is handed on.
+    pub forward_pass: bool,
+    /// Consecutive failed codes before further attempts are refused for a while.
+    pub max_failures: u32,
+    pub debug: bool,
+    pub config: PathBuf,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            nullok: false,
+            secret: DEFAULT_STATE_PATH.to_owned(),
+            window: DEFAULT_WINDOW,
+            prompt: DEFAULT_PROMPT.to_owned(),
+            echo: false,
+            first_pass: FirstPass::Prompt,
+            forward_pass: false,
+            max_failures: DEFAULT_MAX_FAILURES,
+            debug: false,
+            config: PathBuf::from(DEFAULT_CONFIG),
+        }
+    }
+}
+
+/// A value as written in either source: a bare flag, or `key=value` / `key = value`.
+enum Value<'a> {
+    Flag(bool),
+    Text(&'a str),
+    Number(i64),
+}
+
+impl Options {
+    /// Options for the module: the config file (from `config=` or the default), then the
+    /// module arguments on top.
+    pub fn from_module_args<S: AsRef<str>>(args: &[S]) -> Result<Options> {
+        let mut config = None;
+        for arg in args {
+            if let Some(path) = arg.as_ref().strip_prefix("config=") {
+                config = Some(PathBuf::from(path));
+            }
+        }
+        let mut options = Options::from_config_file(config.as_deref())?;
+        for arg in args {
+            let arg = arg.as_ref();
+            match arg.split_once('=') {
+                Some(("config", _)) => {}
+                Some((key, value)) => options.set(key, Value::Text(value))?,
+                None => options.set(arg, Value::Flag(true))?,
+            }
+        }
+        options.check()?;
+        Ok(options)
+    }
+
+    /// Options from the config file alone (what the CLI uses). `None` means the default
+    /// path, which may be absent; a path given explicitly must exist.
+    pub fn from_config_file(path: Option<&Path>) -> Result<Options> {
+        let explicit = path.is_some();
+        let path = path.unwrap_or(Path::new(DEFAULT_CONFIG));
+        let mut options = Options {
+            config: path.to_owned(),
+            ..Options::default()
+        };
+        let Some(text) = read_config(path, explicit)? else {
+            return Ok(options);
+        };
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            Error::BadOption(format!(
+                "config file {} is not valid TOML{}",
+                path.display(),
+                line_of(&text, e.span())
+            ))
+        })?;
+        for (key, value) in &table {
+            let value = match value {
+                toml::Value::Boolean(b) => Value::Flag(*b),
+                toml::Value::String(s) => Value::Text(s),
+                toml::Value::Integer(n) => Value::Number(*n),
+                _ => {
+                    return Err(Error::BadOption(format!(
+                        "{}: {key} must be a boolean, a string or a number",
+                        path.display()
+                    )));
+                }
+            };
+            options.set(key, value).map_err(|e| match e {
+                Error::BadOption(msg) => Error::BadOption(format!("{}: {msg}", path.display())),
+                other => other,
+            })?;
+        }
+        options.check()?;
+        Ok(options)
+    }
+
+    fn set(&mut self, key: &str, value: Value<'_>) -> Result<()> {
+        match (key, value) {
+            ("nullok", Value::Flag(on)) => self.nullok = on,
+            ("echo", Value::Flag(on)) => self.echo = on,
+            ("debug", Value::Flag(on)) => self.debug = on,
+            ("forward_pass", Value::Flag(on)) => self.forward_pass = on,
+            ("try_first_pass", Value::Flag(on)) => {
+                self.first_pass = if on {
+                    FirstPass::Try
+                } else {
+                    FirstPass::Prompt
+                }
+            }
+            ("use_first_pass", Value::Flag(on)) => {
+                self.first_pass = if on {
+                    FirstPass::Use
+                } else {
+                    FirstPass::Prompt
+                }
+            }
+            ("secret", Value::Text(path)) => self.secret = path.to_owned(),
+            ("prompt", Value::Text(text)) => self.prompt = text.to_owned(),
+            ("window", value) => self.window = number(key, value, 0, MAX_WINDOW)?,
+            ("max_failures", value) => self.max_failures = number(key, value, 1, MAX_MAX_FAILURES)?,
+            (
+                "nullok" | "echo" | "debug" | "forward_pass" | "try_first_pass" | "use_first_pass",
+                _,
+            ) => return Err(Error::BadOption(format!("{key} takes no value"))),
+            ("secret" | "prompt", _) => {
+                return Err(Error::BadOption(format!("{key} needs a text value")));
+            }
+            _ => return Err(Error::BadOption(format!("unknown option {key:?}"))),
+        }
+        Ok(())
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.prompt.is_empty() || self.prompt.len() > 200 {
+            return Err(Error::BadOption(
+                "prompt must be 1 to 200 characters".into(),
+            ));
+        }
+        if self.forward_pass && self.first_pass != FirstPass::Prompt {
+            return Err(Error::BadOption(
+                "forward_pass cannot be combined with try_first_pass or use_first_pass".into(),
+            ));
+        }
+        crate::store::check_template(&self.secret)
+    }
+}
+
+fn number(key: &str, value: Value<'_>, min: u32, max: u32) -> Result<u32> {
+    let parsed = match value {
+        Value::Number(n) => u32::try_from(n).ok(),
+        Value::Text(text) => text.parse::<u32>().ok(),
+        Value::Flag(_) => None,
+    };
+    match parsed {
+        Some(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(Error::BadOption(format!(
+            "{key} needs a whole number from {min} to {max}"
+        ))),
+    }
+}
+
+/// Reads the config file; it must belong to root (or to whoever runs us) and be writable
+/// by nobody else, since it decides where secrets are read from.
+fn read_config(path: &Path, explicit: bool) -> Result<Option<String>> {
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path);
+    let file = match file {
+        Ok(file) => file,
+        Err(e) if e.kind() == ErrorKind::NotFound && !explicit => return Ok(None),
+        Err(e) => return Err(Error::io(path, "read config file", e)),
+    };
+    let meta = file
+        .metadata()
+        .map_err(|e| Error::io(path, "read config file", e))?;
+    let owner_ok = meta.uid() == 0 || meta.uid() == Uid::effective().as_raw();
+    if !meta.is_file() || !owner_ok || meta.mode() & 0o022 != 0 {
+        return Err(Error::Unsafe {
+            path: path.to_owned(),
+            problem: "the config file must be a regular file owned by root and writable only by its owner".into(),
+            fix: format!("chown root:root {0} && chmod 644 {0}", path.display()),
+        });
+    }
+    if meta.len() > MAX_CONFIG_SIZE {
+        return Err(Error::BadOption(format!(
+            "config file {} is larger than {MAX_CONFIG_SIZE} bytes",
+            path.display()
+        )));
+    }
+    let mut text = String::new();
+    file.take(MAX_CONFIG_SIZE)
+        .read_to_string(&mut text)
+        .map_err(|e| Error::io(path, "read config file", e))?;
+    Ok(Some(text))
+}
+
+/// " (line N)" for a TOML error span. The parser's own message quotes the offending
+/// source line, which must never reach a log: only the line number does.
+pub(crate) fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    match span {
+        Some(span) => {
+            let end = span.start.min(text.len());
+            let line = text.as_bytes()[..end]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
+            format!(" (line {line})")
+        }
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn args(list: &[&str]) -> Result<Options> {
+        // A config path that does not exist would be an error; use an empty file we own.
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("pam_totp.conf");
+        fs::File::create(&config).unwrap();
+        let mut all = vec![format!("config={}", config.display())];
+        all.extend(list.iter().map(|s| s.to_string()));
+        Options::from_module_args(&all)
+    }
+
+    #[test]
+    fn defaults_are_safe() {
+        let options = args(&[]).unwrap();
+        assert!(!options.nullok);
+        assert_eq!(options.window, 1);
+        assert_eq!(options.max_failures, 5);
+        assert_eq!(options.secret, DEFAULT_STATE_PATH);
+        assert_eq!(options.first_pass, FirstPass::Prompt);
+    }
+
+    #[test]
+    fn module_arguments_are_parsed() {
+        let options = args(&[
+            "nullok",
+            "window=3",
+            "prompt=Code please: ",
+            "echo",
+            "try_first_pass",
+            "max_failures=7",
+            "secret=/var/lib/pam-totp/%u.toml",
+            "debug",
+        ])
+        .unwrap();
+        assert!(options.nullok && options.echo && options.debug);
+        assert_eq!(options.window, 3);
+        assert_eq!(options.prompt, "Code please: ");
+        assert_eq!(options.first_pass, FirstPass::Try);
+        assert_eq!(options.max_failures, 7);
+        assert_eq!(options.secret, "/var/lib/pam-totp/%u.toml");
+    }
+
+    #[test]
+    fn unknown_option_fails_closed() {
+        let err = args(&["nulok"]).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown option \"nulok\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn out_of_range_numbers_are_refused() {
+        assert!(args(&["window=11"]).is_err());
+        assert!(args(&["window=-1"]).is_err());
+        assert!(args(&["max_failures=0"]).is_err());
+        assert!(args(&["window"]).is_err());
+        assert!(args(&["nullok=yes"]).is_err());
+    }
+
+    #[test]
+    fn config_file_is_read_and_arguments_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("pam_totp.conf");
+        let mut file = fs::File::create(&config).unwrap();
+        writeln!(
+            file,
+            "secret = \"/srv/totp/%u.toml\"\nwindow = 2\nnullok = true"
+        )
+        .unwrap();
+        let options =
+            Options::from_module_args(&[format!("config={}", config.display()), "window=0".into()])
+                .unwrap();
+        assert_eq!(options.secret, "/srv/totp/%u.toml");
+        assert_eq!(options.window, 0);
+        assert!(options.nullok);
+    }
+
+    #[test]
+    fn bad_config_file_names_the_line_but_not_its_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("pam_totp.conf");
+        fs::write(&config, "window = 1\nsecret = \"SUPERSECRET\n").unwrap();
+        let err = Options::from_config_file(Some(&config))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2"), "{err}");
+        assert!(!err.contains("SUPERSECRET"), "{err}");
+    }
+
+    #[test]
+    fn explicit_config_must_exist_but_default_may_not() {
+        assert!(Options::from_config_file(Some(Path::new("/nonexistent/pam_totp.conf"))).is_err());
+    }
+
+    #[test]
+    fn group_writable_config_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("pam_totp.conf");
+        fs::write(&config, "").unwrap();
+        fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o664)).unwrap();
+        let err = Options::from_config_file(Some(&config)).unwrap_err();
+        assert!(matches!(err, Error::Unsafe { .. }), "{err}");
+    }
+}

@@ -1,0 +1,74 @@
+//! Secrets that are wiped from memory when dropped and never printed.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+/// A secret string: a TOTP secret in base32, a typed code, a recovery code, a password.
+/// Zeroed on drop; `Debug` prints `[redacted]`; no `Display`.
+#[derive(Clone, Default, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    /// Takes the bytes of a secret (for example a conversation answer); `None` if not UTF-8.
+    pub fn from_utf8(bytes: &[u8]) -> Option<Self> {
+        std::str::from_utf8(bytes).ok().map(|s| Self(s.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretString([redacted])")
+    }
+}
+
+impl Serialize for SecretString {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretString {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Zeroizing: the intermediate String is wiped once moved from.
+        let value = Zeroizing::new(String::deserialize(deserializer)?);
+        Ok(Self(value.as_str().to_owned()))
+    }
+}
+
+/// Random bytes from the operating system's generator.
+pub fn random_bytes<const N: usize>() -> Result<Zeroizing<[u8; N]>, getrandom::Error> {
+    let mut bytes = Zeroizing::new([0u8; N]);
+    getrandom::fill(bytes.as_mut())?;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let secret = SecretString::new("JBSWY3DPEHPK3PXP".into());
+        assert!(!format!("{secret:?}").contains("JBSW"));
+    }
+
+    #[test]
+    fn random_bytes_differ() {
+        let a = random_bytes::<20>().unwrap();
+        let b = random_bytes::<20>().unwrap();
+        assert_ne!(*a, *b);
+    }
+}

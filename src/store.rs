@@ -1,0 +1,458 @@
+//! Where a user's state lives, and how it is read, locked and replaced.
+//!
+//! - The path comes from a template (`secret=`): `~/…` or `%h/…` below the home from the
+//!   passwd database, or an absolute path with `%u` for root-owned storage. The part fixed by
+//!   the admin (the home, or the template's prefix before the first `%`) is opened as is;
+//!   every component below it is opened with O_NOFOLLOW and checked for owner and mode.
+//! - Files below a home are touched as the user ([`Identity::assume`]); root-owned storage
+//!   is touched as the process and must belong to it.
+//! - A change is made under an OFD lock on a separate lock file: read, decide, write a temp
+//!   file (O_EXCL|O_NOFOLLOW), fsync it, rename it over the state, fsync the directory. A
+//!   crash leaves the old state or the new one; a crashed holder's lock dies with its file
+//!   descriptor, and a stale temp file is removed by the next writer.
+
+use crate::error::{Error, Result};
+use crate::options::Options;
+use crate::privileges::{Account, Identity, IdentityGuard};
+use crate::state::State;
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, FcntlArg, OFlag, fcntl, openat, renameat};
+use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat, mkdirat};
+use nix::unistd::{Uid, UnlinkatFlags, fsync, unlinkat};
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
+
+/// No state file is anywhere near this; a larger one is refused before it is read.
+pub const MAX_STATE_SIZE: u64 = 64 * 1024;
+const LOCK_SUFFIX: &str = ".lock";
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// Checks a path template's syntax, without a user.
+pub fn check_template(template: &str) -> Result<()> {
+    split_template(template, "user", Path::new("/home/user")).map(|_| ())
+}
+
+/// (anchor, components below it, whether it is in the home) for a template and a user.
+fn split_template(
+    template: &str,
+    user: &str,
+    home: &Path,
+) -> Result<(PathBuf, Vec<OsString>, bool)> {
+    let bad = |why: &str| Error::BadOption(format!("secret={template}: {why}"));
+    let (anchor, rest, in_home) = if let Some(rest) = template
+        .strip_prefix("~/")
+        .or_else(|| template.strip_prefix("%h/"))
+    {
+        (home.to_owned(), rest, true)
+    } else if template.starts_with('/') {
+        // The admin's fixed prefix: the directories before the first one with a '%'.
+        let cut = match template.find('%') {
+            Some(percent) => template[..percent].rfind('/').unwrap_or(0),
+            None => return Err(bad("an absolute path must contain %u, one file per user")),
+        };
+        let anchor = if cut == 0 { "/" } else { &template[..cut] };
+        (PathBuf::from(anchor), &template[cut + 1..], false)
+    } else {
+        return Err(bad("must start with ~/, %h/ or /"));
+    };
+    let mut components = Vec::new();
+    for part in rest.split('/') {
+        let expanded = expand(part, user).map_err(|why| bad(&why))?;
+        if expanded.is_empty() || expanded == "." || expanded == ".." {
+            return Err(bad("empty, . and .. components are not allowed"));
+        }
+        components.push(OsString::from(expanded));
+    }
+    Ok((anchor, components, in_home))
+}
+
+fn expand(part: &str, user: &str) -> std::result::Result<String, String> {
+    let mut out = String::new();
+    let mut chars = part.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('u') => out.push_str(user),
+            Some('%') => out.push('%'),
+            _ => return Err("only %u and %% may appear after the start (%h only first)".into()),
+        }
+    }
+    Ok(out)
+}
+
+/// A user's state file and the rules for touching it.
+#[derive(Debug, Clone)]
+pub struct Store {
+    anchor: PathBuf,
+    dirs: Vec<OsString>,
+    file: OsString,
+    /// Who must own every directory below the anchor and every file.
+    owner: Uid,
+    /// Whose file-system identity to act with.
+    identity: Identity,
+    in_home: bool,
+    path: PathBuf,
+}
+
+impl Store {
+    pub fn for_account(options: &Options, account: &Account) -> Result<Store> {
+        // A name that could walk out of its directory never comes from a sane passwd
+        // database, but the name reached us from a remote client: check anyway.
+        if account.name.contains('/') || account.name == "." || account.name == ".." {
+            return Err(Error::UnknownUser(account.name.clone()));
+        }
+        let (anchor, mut components, in_home) =
+            split_template(&options.secret, &account.name, &account.home)?;
+        let file = components
+            .pop()
+            .ok_or_else(|| Error::BadOption(format!("secret={}: no file name", options.secret)))?;
+        let mut path = anchor.clone();
+        path.extend(&components);
+        path.push(&file);
+        let (owner, identity) = if in_home {
+            (account.uid, account.identity()?)
+        } else {
+            // Root-owned storage: the module (root) reads it as itself; it must be root's.
+            let me = Uid::effective();
+            let myself = Account::by_uid(me)?
+                .ok_or_else(|| Error::Internal(format!("uid {me} has no passwd entry")))?;
+            (me, myself.identity()?)
+        };
+        Ok(Store {
+            anchor,
+            dirs: components,
+            file,
+            owner,
+            identity,
+            in_home,
+            path,
+        })
+    }
+
+    /// The state file's full path, for messages.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads the state without locking (to decide before prompting); `None` if not enrolled.
+    pub fn load(&self) -> Result<Option<State>> {
+        let _as_user = self.identity.assume()?;
+        let Some(dir) = self.open_dirs(false)? else {
+            return Ok(None);
+        };
+        self.read_in(&dir)
+    }
+
+    /// Takes the lock for a read-decide-write cycle. Errors with `NotEnrolled` if the
+    /// directory does not exist, unless `create` (enrollment) makes it, mode 0700.
+    pub fn lock(&self, create: bool) -> Result<Locked<'_>> {
+        let as_user = self.identity.assume()?;
+        let dir = self
+            .open_dirs(create)?
+            .ok_or_else(|| Error::NotEnrolled(self.path.clone()))?;
+        let lock_name = self.sibling(LOCK_SUFFIX);
+        let lock_path = self.path_of(&lock_name);
+        let lock = openat(
+            &dir,
+            lock_name.as_os_str(),
+            OFlag::O_RDWR
+                | OFlag::O_CREAT
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_CLOEXEC
+                | OFlag::O_NONBLOCK,
+            Mode::from_bits_truncate(0o600),
+        )
+        .map_err(|e| self.open_error(&dir, &lock_name, e, "open lock file"))?;
+        self.check_file(&lock, &lock_path)?;
+        let whole_file = libc::flock {
+            l_type: libc::F_WRLCK as libc::c_short,
+            l_whence: libc::SEEK_SET as libc::c_short,
+            l_start: 0,
+            l_len: 0,
+            l_pid: 0,
+        };
+        loop {
+            match fcntl(&lock, FcntlArg::F_OFD_SETLKW(&whole_file)) {
+                Ok(_) => break,
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(Error::io(&lock_path, "lock", e)),
+            }
+        }
+        Ok(Locked {
+            store: self,
+            dir,
+            _lock: lock,
+            _as_user: as_user,
+        })
+    }
+
+    fn sibling(&self, suffix: &str) -> OsString {
+        let mut name = self.file.clone();
+        name.push(suffix);
+        name
+    }
+
+    fn path_of(&self, name: &OsStr) -> PathBuf {
+        self.path.with_file_name(name)
+    }
+
+    /// Opens the directory holding the state file: the anchor as given, then every
+    /// component without following symlinks, each checked. `None` when one is missing.
+    fn open_dirs(&self, create: bool) -> Result<Option<OwnedFd>> {
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let mut dir = match nix::fcntl::open(&self.anchor, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            // A user without a home is simply not enrolled; a missing root-owned store is
+            // the admin's mistake, and must not turn `nullok` into "everyone skips 2FA".
+            Err(Errno::ENOENT) if self.in_home => return Ok(None),
+            Err(e) => return Err(Error::io(&self.anchor, "open directory", e)),
+        };
+        if !self.in_home {
+            let stat = fstat(&dir).map_err(|e| Error::io(&self.anchor, "inspect", e))?;
+            let owner_ok = stat.st_uid == 0 || stat.st_uid == self.owner.as_raw();
+            if !owner_ok || stat.st_mode & 0o022 != 0 {
+                return Err(Error::Unsafe {
+                    path: self.anchor.clone(),
+                    problem: "the state directory must belong to root and be writable only by it"
+                        .into(),
+                    fix: format!("chown root: {0} && chmod 755 {0}", self.anchor.display()),
+                });
+            }
+        }
+        let mut path = self.anchor.clone();
+        for name in &self.dirs {
+            path.push(name);
+            let next = match openat(
+                &dir,
+                name.as_os_str(),
+                flags | OFlag::O_NOFOLLOW,
+                Mode::empty(),
+            ) {
+                Ok(fd) => fd,
+                Err(Errno::ENOENT) if create => {
+                    match mkdirat(&dir, name.as_os_str(), Mode::from_bits_truncate(0o700)) {
+                        Ok(()) | Err(Errno::EEXIST) => {}
+                        Err(e) => return Err(Error::io(&path, "create directory", e)),
+                    }
+                    openat(
+                        &dir,
+                        name.as_os_str(),
+                        flags | OFlag::O_NOFOLLOW,
+                        Mode::empty(),
+                    )
+                    .map_err(|e| self.open_error(&dir, name, e, "open directory"))?
+                }
+                Err(Errno::ENOENT) => return Ok(None),
+                Err(e) => return Err(self.open_error(&dir, name, e, "open directory")),
+            };
+            self.check_dir(&next, &path)?;
+            dir = next;
+        }
+        Ok(Some(dir))
+    }
+
+    /// Reads and parses the state file in `dir`; `None` if it does not exist.
+    fn read_in(&self, dir: &OwnedFd) -> Result<Option<State>> {
+        let fd = match openat(
+            dir,
+            self.file.as_os_str(),
+            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(e) => return Err(self.open_error(dir, &self.file, e, "open")),
+        };
+        let stat = self.check_file(&fd, &self.path)?;
+        if stat.st_size as u64 > MAX_STATE_SIZE {
+            return Err(Error::corrupt(
+                &self.path,
+                format!("larger than {MAX_STATE_SIZE} bytes"),
+            ));
+        }
+        let mut bytes = Zeroizing::new(Vec::with_capacity(stat.st_size as usize));
+        File::from(fd)
+            .take(MAX_STATE_SIZE + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io(&self.path, "read", e))?;
+        if bytes.len() as u64 > MAX_STATE_SIZE {
+            return Err(Error::corrupt(&self.path, "grew while being read"));
+        }
+        State::parse(&bytes, &self.path).map(Some)
+    }
+
+    fn check_dir(&self, fd: &OwnedFd, path: &Path) -> Result<()> {
+        let stat = fstat(fd).map_err(|e| Error::io(path, "inspect", e))?;
+        if stat.st_uid != self.owner.as_raw() {
+            return Err(self.wrong_owner(path, &stat));
+        }
+        if stat.st_mode & 0o022 != 0 {
+            return Err(Error::Unsafe {
+                path: path.to_owned(),
+                problem: format!(
+                    "directory is writable by group or others (mode {:o})",
+                    stat.st_mode & 0o7777
+                ),
+                fix: format!("chmod 700 {}", path.display()),
+            });
+        }
+        Ok(())
+    }
+
+    fn check_file(&self, fd: &OwnedFd, path: &Path) -> Result<FileStat> {
+        let stat = fstat(fd).map_err(|e| Error::io(path, "inspect", e))?;
+        if SFlag::from_bits_truncate(stat.st_mode & SFlag::S_IFMT.bits()) != SFlag::S_IFREG {
+            return Err(Error::Unsafe {
+                path: path.to_owned(),
+                problem: "not a regular file".into(),
+                fix: format!("remove {} and enroll again", path.display()),
+            });
+        }
+        if stat.st_uid != self.owner.as_raw() {
+            return Err(self.wrong_owner(path, &stat));
+        }
+        if stat.st_mode & 0o077 != 0 {
+            return Err(Error::Unsafe {
+                path: path.to_owned(),
+                problem: format!(
+                    "readable or writable by group or others (mode {:o})",
+                    stat.st_mode & 0o7777
+                ),
+                fix: format!("chmod 600 {}", path.display()),
+            });
+        }
+        Ok(stat)
+    }
+
+    fn wrong_owner(&self, path: &Path, stat: &FileStat) -> Error {
+        let owner = Account::by_uid(self.owner)
+            .ok()
+            .flatten()
+            .map_or_else(|| self.owner.to_string(), |a| a.name);
+        Error::Unsafe {
+            path: path.to_owned(),
+            problem: format!("owned by uid {}, not by {owner}", stat.st_uid),
+            fix: format!("chown {owner} {}", path.display()),
+        }
+    }
+
+    /// Names what went wrong opening `name` in `dir`: a symlink gets its own message.
+    fn open_error(&self, dir: &OwnedFd, name: &OsStr, errno: Errno, action: &'static str) -> Error {
+        let path = self.path_of_component(name);
+        let is_link = fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)
+            .is_ok_and(|s| s.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFLNK.bits());
+        if is_link || errno == Errno::ELOOP {
+            return Error::Unsafe {
+                problem: "is a symbolic link; state is never read through a link".into(),
+                fix: format!("replace {} with the real directory or file", path.display()),
+                path,
+            };
+        }
+        if errno == Errno::ENOTDIR {
+            return Error::Unsafe {
+                problem: "is not a directory".into(),
+                fix: format!("remove {}", path.display()),
+                path,
+            };
+        }
+        Error::io(path, action, errno)
+    }
+
+    fn path_of_component(&self, name: &OsStr) -> PathBuf {
+        // The component is either one of our directories or a file in the last one.
+        let mut path = self.anchor.clone();
+        for dir in &self.dirs {
+            path.push(dir);
+            if dir == name {
+                return path;
+            }
+        }
+        path.push(name);
+        path
+    }
+}
+
+/// The store under its lock. Reading, writing and removing happen here only; the lock and
+/// the user identity are released when this is dropped.
+pub struct Locked<'a> {
+    store: &'a Store,
+    dir: OwnedFd,
+    _lock: OwnedFd,
+    // Last: fields drop in order, so the identity is restored after the files are closed.
+    _as_user: IdentityGuard,
+}
+
+impl Locked<'_> {
+    pub fn read(&self) -> Result<Option<State>> {
+        self.store.read_in(&self.dir)
+    }
+
+    /// Replaces the state atomically: temp file, fsync, rename, fsync of the directory.
+    /// On error the old state is intact and the temp file gone.
+    pub fn write(&self, state: &State) -> Result<()> {
+        let text = state.to_toml()?;
+        let temp = self.store.sibling(TEMP_SUFFIX);
+        let temp_path = self.store.path_of(&temp);
+        // Under the lock no one else writes, so a temp file here is a crash's leftover.
+        match unlinkat(&self.dir, temp.as_os_str(), UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(e) => return Err(Error::io(&temp_path, "remove stale", e)),
+        }
+        let fd = openat(
+            &self.dir,
+            temp.as_os_str(),
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o600),
+        )
+        .map_err(|e| Error::io(&temp_path, "create", e))?;
+        let result = write_durably(File::from(fd), text.as_bytes(), &temp_path).and_then(|()| {
+            renameat(
+                &self.dir,
+                temp.as_os_str(),
+                &self.dir,
+                self.store.file.as_os_str(),
+            )
+            .map_err(|e| Error::io(&self.store.path, "replace", e))?;
+            fsync(&self.dir).map_err(|e| {
+                Error::io(
+                    self.store.path.parent().unwrap_or(Path::new("/")),
+                    "sync",
+                    e,
+                )
+            })
+        });
+        if result.is_err() {
+            let _ = unlinkat(&self.dir, temp.as_os_str(), UnlinkatFlags::NoRemoveDir);
+        }
+        result
+    }
+
+    /// Removes the state file (the lock file stays: removing it would race other lockers).
+    /// `false` if there was nothing to remove.
+    pub fn remove(&self) -> Result<bool> {
+        match unlinkat(
+            &self.dir,
+            self.store.file.as_os_str(),
+            UnlinkatFlags::NoRemoveDir,
+        ) {
+            Ok(()) => {}
+            Err(Errno::ENOENT) => return Ok(false),
+            Err(e) => return Err(Error::io(&self.store.path, "remove", e)),
+        }
+        fsync(&self.dir).map_err(|e| Error::io(&self.store.path, "sync directory of", e))?;
+        Ok(true)
+    }
+}
+
+fn write_durably(mut file: File, bytes: &[u8], path: &Path) -> Result<()> {
+    file.write_all(bytes)
+        .map_err(|e| Error::io(path, "write", e))?;
+    file.sync_all().map_err(|e| Error::io(path, "sync", e))
+}
