@@ -8,6 +8,7 @@
 
 use crate::error::{Error, Result};
 use crate::sys;
+use nix::errno::Errno;
 use nix::unistd::{Gid, Uid, User, getgrouplist, setfsgid, setfsuid};
 use std::ffi::CString;
 use std::marker::PhantomData;
@@ -30,6 +31,7 @@ impl Account {
         }
         match User::from_name(name) {
             Ok(user) => Ok(user.map(Account::from)),
+            Err(errno) if means_not_found(errno) => Ok(None),
             Err(errno) => Err(Error::Internal(format!(
                 "looking up user {name:?} in the passwd database: {errno}"
             ))),
@@ -39,6 +41,7 @@ impl Account {
     pub fn by_uid(uid: Uid) -> Result<Option<Account>> {
         match User::from_uid(uid) {
             Ok(user) => Ok(user.map(Account::from)),
+            Err(errno) if means_not_found(errno) => Ok(None),
             Err(errno) => Err(Error::Internal(format!(
                 "looking up uid {uid} in the passwd database: {errno}"
             ))),
@@ -57,6 +60,15 @@ impl Account {
             groups: groups.into_iter().map(Gid::as_raw).collect(),
         })
     }
+}
+
+/// getpwnam_r(3): "ENOENT, ESRCH, EBADF, EPERM: the given name or uid was not found" —
+/// some NSS backends report a missing user as one of these instead of a NULL result.
+fn means_not_found(errno: Errno) -> bool {
+    matches!(
+        errno,
+        Errno::ENOENT | Errno::ESRCH | Errno::EBADF | Errno::EPERM
+    )
 }
 
 impl From<User> for Account {

@@ -95,8 +95,9 @@ pub struct Store {
     file: OsString,
     /// Who must own every directory below the anchor and every file.
     owner: Uid,
-    /// Whose file-system identity to act with.
-    identity: Identity,
+    /// Whose file-system identity to act with; `None`: the process's own (root-owned
+    /// storage, read by the module as root).
+    identity: Option<Identity>,
     in_home: bool,
     path: PathBuf,
 }
@@ -117,13 +118,10 @@ impl Store {
         path.extend(&components);
         path.push(&file);
         let (owner, identity) = if in_home {
-            (account.uid, account.identity()?)
+            (account.uid, Some(account.identity()?))
         } else {
             // Root-owned storage: the module (root) reads it as itself; it must be root's.
-            let me = Uid::effective();
-            let myself = Account::by_uid(me)?
-                .ok_or_else(|| Error::Internal(format!("uid {me} has no passwd entry")))?;
-            (me, myself.identity()?)
+            (Uid::effective(), None)
         };
         Ok(Store {
             anchor,
@@ -143,7 +141,7 @@ impl Store {
 
     /// Reads the state without locking (to decide before prompting); `None` if not enrolled.
     pub fn load(&self) -> Result<Option<State>> {
-        let _as_user = self.identity.assume()?;
+        let _as_user = self.assume_identity()?;
         let Some(dir) = self.open_dirs(false)? else {
             return Ok(None);
         };
@@ -153,7 +151,7 @@ impl Store {
     /// Takes the lock for a read-decide-write cycle. Errors with `NotEnrolled` if the
     /// directory does not exist, unless `create` (enrollment) makes it, mode 0700.
     pub fn lock(&self, create: bool) -> Result<Locked<'_>> {
-        let as_user = self.identity.assume()?;
+        let as_user = self.assume_identity()?;
         let dir = self
             .open_dirs(create)?
             .ok_or_else(|| Error::NotEnrolled(self.path.clone()))?;
@@ -191,6 +189,10 @@ impl Store {
             _lock: lock,
             _as_user: as_user,
         })
+    }
+
+    fn assume_identity(&self) -> Result<Option<IdentityGuard>> {
+        self.identity.as_ref().map(Identity::assume).transpose()
     }
 
     fn sibling(&self, suffix: &str) -> OsString {
@@ -355,6 +357,12 @@ impl Store {
                 path,
             };
         }
+        if errno == Errno::EACCES
+            && let Ok(stat) = fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)
+            && stat.st_uid != self.owner.as_raw()
+        {
+            return self.wrong_owner(&path, &stat);
+        }
         if errno == Errno::ENOTDIR {
             return Error::Unsafe {
                 problem: "is not a directory".into(),
@@ -386,7 +394,7 @@ pub struct Locked<'a> {
     dir: OwnedFd,
     _lock: OwnedFd,
     // Last: fields drop in order, so the identity is restored after the files are closed.
-    _as_user: IdentityGuard,
+    _as_user: Option<IdentityGuard>,
 }
 
 impl Locked<'_> {
