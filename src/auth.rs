@@ -225,7 +225,7 @@ pub fn authenticate(user: &str, options: &Options, conv: &mut dyn Conversation) 
         Ok(answer) => answer,
         Err(outcome) => return refused_before_checking(user, outcome),
     };
-    let decision = check_answer(user, &store, &first, now, options, conv);
+    let decision = check_answer(user, &store, &first, options, conv);
     if !(first.tentative && decision.outcome == Outcome::Denied) {
         return decision;
     }
@@ -236,7 +236,7 @@ pub fn authenticate(user: &str, options: &Options, conv: &mut dyn Conversation) 
                 code,
                 tentative: false,
             };
-            check_answer(user, &store, &answer, now, options, conv)
+            check_answer(user, &store, &answer, options, conv)
         }
         Err(outcome) => refused_before_checking(user, outcome),
     }
@@ -347,11 +347,12 @@ fn check_answer(
     user: &str,
     store: &Store,
     answer: &Answer,
-    now: u64,
     options: &Options,
     conv: &mut dyn Conversation,
 ) -> Decision {
     let result = (|| -> Result<(Verdict, Option<Error>)> {
+        // The time the code was typed, not when the prompt went out: typing takes a while.
+        let now = now()?;
         let locked = store.lock(false)?;
         let mut state = locked
             .read()?

@@ -1,0 +1,317 @@
+//! pam_totp.so and the files it reads: symlinks, owners, modes, damaged or hostile
+//! content, failed writes. Every refusal fails closed (PAM_AUTHINFO_UNAVAIL) with one log
+//! line that says what is wrong and how to fix it.
+
+mod common;
+mod fixtures;
+
+use common::*;
+use fixtures::*;
+use pam_totp::state::HashAlgorithm;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+use std::path::Path;
+
+fn set_mode(path: &Path, mode: u32) {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn log(env: &TestEnv) -> String {
+    env.syslog_lines().join("\n")
+}
+
+/// Moves `path` aside and puts a symlink to the moved copy in its place.
+fn replace_with_symlink(path: &Path) {
+    let real = path.with_file_name(format!(
+        "{}-real",
+        path.file_name().unwrap().to_string_lossy()
+    ));
+    fs::rename(path, &real).unwrap();
+    symlink(&real, path).unwrap();
+}
+
+fn assert_refused(env: &TestEnv, user: &str, answer: &str, expected_in_log: &str) {
+    let out = env.authenticate("login", user, &[answer]);
+    assert_eq!(out.code, PAM_AUTHINFO_UNAVAIL, "{out}");
+    let log = log(env);
+    assert!(
+        log.contains(expected_in_log),
+        "expected {expected_in_log:?} in:\n{log}"
+    );
+}
+
+#[test]
+fn symlinked_config_dir_is_refused() {
+    let env = TestEnv::new();
+    let alice = enroll(&env, "alice");
+    totp_service(&env, "login", "nullok");
+    replace_with_symlink(&alice.user.home.join(".config"));
+    assert_refused(&env, "alice", &alice.current_code(), "symbolic link");
+}
+
+#[test]
+fn symlinked_state_dir_is_refused() {
+    let env = TestEnv::new();
+    let alice = enroll(&env, "alice");
+    totp_service(&env, "login", "nullok");
+    replace_with_symlink(&alice.state_dir());
+    assert_refused(&env, "alice", &alice.current_code(), "symbolic link");
+}
+
+#[test]
+fn symlinked_state_file_is_refused() {
+    let env = TestEnv::new();
+    let alice = enroll(&env, "alice");
+    totp_service(&env, "login", "nullok");
+    replace_with_symlink(&alice.state_path);
+    assert_refused(&env, "alice", &alice.current_code(), "symbolic link");
+}
+
+#[test]
+fn dangling_symlink_is_refused_not_taken_for_no_enrollment() {
+    let env = TestEnv::new();
+    let alice = enroll(&env, "alice");
+    totp_service(&env, "login", "nullok");
+    fs::remove_file(&alice.state_path).unwrap();
+    symlink("/nonexistent/state.toml", &alice.state_path).unwrap();
+    assert_refused(&env, "alice", "123456", "symbolic link");
+}
+
+#[test]
+fn group_readable_state_file_is_refused() {
+    let env = TestEnv::new();
+    let alice = enroll(&env, "alice");
+    totp_service(&env, "login", "");
+    set_mode(&alice.state_path, 0o640);
+    assert_refused(&env, "alice", &alice.current_code(), "chmod 600");
+}
+
+#[test]
+fn world_readable_state_file_is_refused() {
+    let env = TestEnv::new();
+    let alice = enroll(&env, "alice");
+    totp_service(&env, "login", "");
+    set_mode(&alice.state_path, 0o604);
+    assert_refused(&env, "alice", &alice.current_code(), "chmod 600");
+}
+
+#[test]
+fn group_writable_state_dir_is_refused() {
+    let env = TestEnv::new();
+    let alice = enroll(&env, "alice");
+    totp_service(&env, "login", "");
+    set_mode(&alice.state_dir(), 0o770);
+    assert_refused(&env, "alice", &alice.current_code(), "chmod 700");
+}
+
+#[test]
+fn world_writable_config_dir_is_refused() {
+    let env = TestEnv::new();
+    let alice = enroll(&env, "alice");
+    totp_service(&env, "login", "");
+    set_mode(&alice.user.home.join(".config"), 0o777);
+    assert_refused(
+        &env,
+        "alice",
+        &alice.current_code(),
+        "writable by group or others",
+    );
+}
+
+#[test]
+fn state_file_owned_by_someone_else_is_refused() {
+    if !is_root() {
+        eprintln!("SKIPPED state_file_owned_by_someone_else_is_refused: needs root to chown");
+        return;
+    }
+    let env = TestEnv::new();
+    let alice = enroll(&env, "alice");
+    let mallory = env.add_user("mallory");
+    totp_service(&env, "login", "");
+    std::os::unix::fs::chown(&alice.state_path, Some(mallory.uid), Some(mallory.gid)).unwrap();
+    assert_refused(&env, "alice", &alice.current_code(), "chown alice");
+}
+
+#[test]
+fn state_dir_owned_by_someone_else_is_refused() {
+    if !is_root() {
+        eprintln!("SKIPPED state_dir_owned_by_someone_else_is_refused: needs root to chown");
+        return;
+    }
+    let env = TestEnv::new();
+    let alice = enroll(&env, "alice");
+    let mallory = env.add_user("mallory");
+    totp_service(&env, "login", "");
+    std::os::unix::fs::chown(alice.state_dir(), Some(mallory.uid), None).unwrap();
+    assert_refused(&env, "alice", &alice.current_code(), "not by alice");
+}
+
+#[test]
+fn a_fifo_in_place_of_the_state_file_is_refused_without_hanging() {
+    let env = TestEnv::new();
+    let alice = enroll(&env, "alice");
+    totp_service(&env, "login", "");
+    fs::remove_file(&alice.state_path).unwrap();
+    nix::unistd::mkfifo(
+        &alice.state_path,
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    give_to(&alice.user, &alice.state_path);
+    assert_refused(&env, "alice", "123456", "not a regular file");
+}
+
+#[test]
+fn damaged_and_hostile_state_files_are_refused_without_quoting_them() {
+    let env = TestEnv::new();
+    totp_service(&env, "login", "nullok");
+    let good = {
+        let probe = enroll(&env, "probe");
+        fs::read(&probe.state_path).unwrap()
+    };
+    let hostile_argon2 = String::from_utf8(good.clone())
+        .unwrap()
+        .replace("m=19456,t=2,p=1", "m=4194304,t=1,p=1");
+    assert!(hostile_argon2.contains("m=4194304"));
+    // Cut inside a value: a cut at a line boundary can leave valid TOML with fewer codes.
+    let cut = String::from_utf8_lossy(&good).find("hash = \"").unwrap() + 20;
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty", vec![], "invalid"),
+        ("truncated", good[..cut].to_vec(), "invalid"),
+        (
+            "non_utf8",
+            b"version = 1\nsecret = \"\xff\xfe\"\n".to_vec(),
+            "not UTF-8",
+        ),
+        ("huge", vec![b'#'; 70 * 1024], "larger than"),
+        (
+            "hostile_argon2",
+            hostile_argon2.into_bytes(),
+            "argon2 cost above the cap",
+        ),
+        ("garbage", b"SECRETGARBAGE = [[[".to_vec(), "invalid"),
+        (
+            "short_secret",
+            b"version = 1\nsecret = \"GEZDGNBV\"\n".to_vec(),
+            "bits",
+        ),
+    ];
+    for (name, bytes, expected) in cases {
+        let user = env.add_user(name);
+        let path = default_state_path(&user);
+        write_raw_state(&user, &path, &bytes);
+        env.clear_syslog();
+        assert_refused(&env, name, "123456", expected);
+        assert!(!log(&env).contains("SECRETGARBAGE"), "{}", log(&env));
+    }
+}
+
+#[test]
+fn failed_write_denies_login_and_keeps_the_old_state() {
+    let env = TestEnv::new();
+    let alice = enroll(&env, "alice");
+    totp_service(&env, "login", "");
+    let code = alice.current_code();
+    // The lock file exists but no temp file can be created: like a read-only home.
+    fs::write(alice.state_dir().join("state.toml.lock"), "").unwrap();
+    set_mode(&alice.state_dir().join("state.toml.lock"), 0o600);
+    give_to(&alice.user, &alice.state_dir().join("state.toml.lock"));
+    let before = fs::read(&alice.state_path).unwrap();
+    set_mode(&alice.state_dir(), 0o500);
+    let out = env.authenticate("login", "alice", &[&code]);
+    set_mode(&alice.state_dir(), 0o700);
+    assert_eq!(out.code, PAM_AUTHINFO_UNAVAIL, "{out}");
+    assert!(log(&env).contains("cannot create"), "{}", log(&env));
+    assert_eq!(
+        fs::read(&alice.state_path).unwrap(),
+        before,
+        "old state intact"
+    );
+    // The code was not burned: it still works once the directory is writable.
+    assert_eq!(
+        env.authenticate("login", "alice", &[&code]).code,
+        PAM_SUCCESS
+    );
+}
+
+#[test]
+fn stale_temp_and_lock_files_never_block_a_login() {
+    let env = TestEnv::new();
+    let alice = enroll(&env, "alice");
+    totp_service(&env, "login", "");
+    for name in ["state.toml.tmp", "state.toml.lock"] {
+        let path = alice.state_dir().join(name);
+        fs::write(&path, "half-written garbage from a crash").unwrap();
+        set_mode(&path, 0o600);
+        give_to(&alice.user, &path);
+    }
+    let out = env.authenticate("login", "alice", &[&alice.current_code()]);
+    assert_eq!(out.code, PAM_SUCCESS, "{out}");
+    assert!(!alice.state_dir().join("state.toml.tmp").exists());
+}
+
+#[test]
+fn state_is_rewritten_as_the_user_with_mode_0600() {
+    let env = TestEnv::new();
+    let alice = enroll(&env, "alice");
+    totp_service(&env, "login", "");
+    assert_eq!(
+        env.authenticate("login", "alice", &[&alice.current_code()])
+            .code,
+        PAM_SUCCESS
+    );
+    let meta = fs::metadata(&alice.state_path).unwrap();
+    assert_eq!(meta.uid(), alice.user.uid);
+    assert_eq!(meta.mode() & 0o777, 0o600);
+    assert!(alice.state().last_step.is_some());
+}
+
+#[test]
+fn root_owned_storage_outside_the_home() {
+    let env = TestEnv::new();
+    let store = env.root().join("store");
+    fs::create_dir(&store).unwrap();
+    set_mode(&store, 0o755);
+    totp_service(
+        &env,
+        "login",
+        &format!("secret={}/%u.toml", store.display()),
+    );
+    let user = env.add_user("alice");
+    // Root-owned storage belongs to whoever runs the module (root in production).
+    let me = common::User {
+        uid: nix::unistd::geteuid().as_raw(),
+        gid: nix::unistd::getegid().as_raw(),
+        home: env.root().to_owned(),
+        ..user.clone()
+    };
+    let alice = enroll_at(me, store.join("alice.toml"), HashAlgorithm::SHA1, 6, 30, 1);
+    let out = env.authenticate("login", "alice", &[&alice.current_code()]);
+    assert_eq!(out.code, PAM_SUCCESS, "{out}");
+    // A group-writable store directory is refused.
+    set_mode(&store, 0o775);
+    assert_refused(&env, "alice", &alice.recovery[0], "writable only by it");
+}
+
+#[test]
+fn a_missing_root_owned_store_is_an_error_even_with_nullok() {
+    let env = TestEnv::new();
+    env.add_user("alice");
+    totp_service(
+        &env,
+        "login",
+        &format!("nullok secret={}/missing/%u.toml", env.root().display()),
+    );
+    assert_refused(&env, "alice", "123456", "cannot open directory");
+}
+
+#[test]
+fn state_path_template_with_home() {
+    let env = TestEnv::new();
+    let user = env.add_user("alice");
+    let path = user.home.join(".pam-totp-alice.toml");
+    let alice = enroll_at(user, path, HashAlgorithm::SHA1, 6, 30, 0);
+    totp_service(&env, "login", "secret=%h/.pam-totp-%u.toml");
+    let out = env.authenticate("login", "alice", &[&alice.current_code()]);
+    assert_eq!(out.code, PAM_SUCCESS, "{out}");
+}
