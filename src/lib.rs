@@ -10,6 +10,8 @@
 //! - [`privileges`]: acting as the user when touching the user's files;
 //! - [`auth`]: the login decision, written against a [`auth::Conversation`] trait;
 //! - [`log`]: one syslog line per decision, never a secret;
+//! - [`manage`]: the operations behind the CLI (enroll, status, recovery codes, disable,
+//!   verify), all through [`store`] and [`auth::judge`];
 //! - [`secret`]: secrets that are wiped from memory when dropped;
 //! - [`sys`]: the raw FFI the crates we use do not cover (every `unsafe` is there).
 
@@ -17,6 +19,7 @@ pub mod auth;
 pub mod codes;
 pub mod error;
 pub mod log;
+pub mod manage;
 pub mod options;
 pub mod pam_module;
 pub mod privileges;

@@ -1,0 +1,158 @@
+//! The command line, as clap reads it. Values are checked here so that a bad one is a
+//! usage error (exit 2) before anything is read or asked.
+
+use clap::builder::RangedU64ValueParser;
+use clap::{Parser, Subcommand, ValueEnum};
+use pam_totp::manage::{self, DEFAULT_RECOVERY_CODES};
+use pam_totp::state::{HashAlgorithm, MAX_RECOVERY_CODES};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pam-totp",
+    version,
+    about = "Set up and manage TOTP two-factor authentication for logins (pam_totp.so)",
+    after_help = "Exit status: 0 done, 1 refused or failed, 2 usage error. See pam-totp(1)."
+)]
+pub struct Args {
+    /// Act for this user; only root may name another user (then no code is asked)
+    #[arg(long, global = true, value_name = "NAME")]
+    pub user: Option<String>,
+
+    /// Config file: the same file and keys pam_totp.so reads [default: /etc/security/pam_totp.conf]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Set up TOTP: show a QR code, confirm a code from the app, make recovery codes
+    Enroll(EnrollArgs),
+    /// Show whether TOTP is set up, codes left, last success and throttling
+    Status {
+        /// Print one JSON object instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace all recovery codes (asks for a current code from the app)
+    RecoveryCodes {
+        /// How many new codes to make
+        #[arg(long, value_name = "N", default_value_t = DEFAULT_RECOVERY_CODES, value_parser = recovery_count())]
+        count: usize,
+        /// Also write the new codes to this new file (mode 0600; must not exist)
+        #[arg(long, value_name = "PATH")]
+        codes_file: Option<PathBuf>,
+    },
+    /// Turn TOTP off: remove the enrollment (asks for a current code or a recovery code)
+    Disable,
+    /// Check a code without using it up: would a login accept it now?
+    Verify,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EnrollArgs {
+    /// Issuer shown in the app [default: this host's name]
+    #[arg(long, value_name = "TEXT", value_parser = name("--issuer"))]
+    pub issuer: Option<String>,
+
+    /// Account name shown in the app [default: USER@HOST]
+    #[arg(long, value_name = "TEXT", value_parser = name("--label"))]
+    pub label: Option<String>,
+
+    /// Hash algorithm (many apps only support SHA1)
+    #[arg(long, value_enum, ignore_case = true, default_value_t = Algorithm::Sha1)]
+    pub algorithm: Algorithm,
+
+    /// Digits per code (many apps only support 6)
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u8).range(6..=8))]
+    pub digits: u8,
+
+    /// Seconds per code (many apps only support 30)
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(10..=300))]
+    pub period: u64,
+
+    /// How many recovery codes to make
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_RECOVERY_CODES, value_parser = recovery_count())]
+    pub recovery_codes: usize,
+
+    /// Also write the recovery codes to this new file (mode 0600; must not exist)
+    #[arg(long, value_name = "PATH")]
+    pub codes_file: Option<PathBuf>,
+
+    /// How to draw the QR code
+    #[arg(long, value_enum, default_value_t = QrStyle::Utf8)]
+    pub qr: QrStyle,
+
+    /// Draw the QR code for a terminal with a light background (utf8 style)
+    #[arg(long)]
+    pub invert: bool,
+
+    /// Import this base32 secret instead of making one ("-" reads it from standard input,
+    /// which keeps it out of the process list)
+    #[arg(long, value_name = "BASE32")]
+    pub secret: Option<String>,
+
+    /// Do not ask for a code from the app before saving (provisioning)
+    #[arg(long)]
+    pub no_confirm: bool,
+
+    /// Print one JSON object (user, secret, otpauth_uri, recovery_codes) and nothing else
+    #[arg(long, requires = "no_confirm")]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Algorithm {
+    #[value(name = "SHA1")]
+    Sha1,
+    #[value(name = "SHA256")]
+    Sha256,
+    #[value(name = "SHA512")]
+    Sha512,
+}
+
+impl From<Algorithm> for HashAlgorithm {
+    fn from(algorithm: Algorithm) -> Self {
+        match algorithm {
+            Algorithm::Sha1 => HashAlgorithm::SHA1,
+            Algorithm::Sha256 => HashAlgorithm::SHA256,
+            Algorithm::Sha512 => HashAlgorithm::SHA512,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QrStyle {
+    /// Unicode half blocks in the terminal's own colours
+    Utf8,
+    /// Unicode half blocks with explicit black and white (ANSI colours)
+    Ansi,
+    /// No QR code: type the secret by hand
+    None,
+}
+
+fn recovery_count() -> RangedU64ValueParser<usize> {
+    RangedU64ValueParser::new().range(0..=MAX_RECOVERY_CODES as u64)
+}
+
+fn name(what: &'static str) -> impl Fn(&str) -> Result<String, String> + Clone {
+    move |value: &str| {
+        manage::check_name(what, value)
+            .map(|()| value.to_owned())
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Args::command().debug_assert();
+    }
+}

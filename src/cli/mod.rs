@@ -1,0 +1,111 @@
+//! The `pam-totp` front end: who is asking, the config, then one command. What the
+//! commands do to the state is decided in `pam_totp::manage`; this module only asks and
+//! tells.
+
+mod args;
+mod commands;
+mod prompt;
+mod qr;
+
+pub use args::Args;
+use args::Command;
+use pam_totp::log::Priority;
+use pam_totp::manage::{self, Actor, Failure};
+use pam_totp::options::Options;
+use std::fmt;
+use std::io;
+
+pub const EXIT_FAILED: u8 = 1;
+
+/// Why a command stopped without doing its job. Each is one line for the person.
+#[derive(Debug)]
+pub enum CliError {
+    Failure(Failure),
+    /// Ctrl-C or end of input at a prompt; says what was (not) changed.
+    Cancelled(&'static str),
+    /// The terminal or standard output failed.
+    Io(io::Error),
+    /// Anything else the front end refuses, with the fix.
+    Refused(String),
+}
+
+impl CliError {
+    /// The line for standard error, after `pam-totp: `.
+    pub fn message(&self) -> Option<String> {
+        Some(self.to_string())
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Failure(failure) => write!(f, "{failure}"),
+            CliError::Cancelled(what) => write!(f, "cancelled; {what}"),
+            CliError::Io(error) => write!(f, "cannot use the terminal or standard output: {error}"),
+            CliError::Refused(why) => f.write_str(why),
+        }
+    }
+}
+
+impl From<Failure> for CliError {
+    fn from(failure: Failure) -> Self {
+        CliError::Failure(failure)
+    }
+}
+
+impl From<pam_totp::Error> for CliError {
+    fn from(error: pam_totp::Error) -> Self {
+        CliError::Failure(error.into())
+    }
+}
+
+impl From<io::Error> for CliError {
+    fn from(error: io::Error) -> Self {
+        CliError::Io(error)
+    }
+}
+
+/// What every command works with.
+pub struct Context {
+    pub actor: Actor,
+    pub options: Options,
+}
+
+pub fn run(args: Args) -> Result<(), CliError> {
+    // Who may act for whom is settled before the config is read.
+    let actor = Actor::resolve(args.user.as_deref())?;
+    let options = Options::from_config_file(args.config.as_deref())?;
+    let context = Context { actor, options };
+    let (name, changes) = match &args.command {
+        Command::Enroll(_) => ("enroll", true),
+        Command::Status { .. } => ("status", false),
+        Command::RecoveryCodes { .. } => ("recovery-codes", true),
+        Command::Disable => ("disable", true),
+        Command::Verify => ("verify", false),
+    };
+    let result = match args.command {
+        Command::Enroll(enroll) => commands::enroll(&context, enroll),
+        Command::Status { json } => commands::status(&context, json),
+        Command::RecoveryCodes { count, codes_file } => {
+            commands::recovery_codes(&context, count, codes_file.as_deref())
+        }
+        Command::Disable => commands::disable(&context),
+        Command::Verify => commands::verify(&context),
+    };
+    // One syslog line for every change, and for everything root does for another user.
+    if changes || context.actor.for_other() {
+        match &result {
+            Ok(what) => context.actor.audit(Priority::Info, what),
+            Err(error) => context.actor.audit(
+                Priority::Notice,
+                &format!("{name} not done: {}", error.message().unwrap_or_default()),
+            ),
+        }
+    }
+    result.map(|_| ())
+}
+
+/// The store of the context's target.
+fn store(context: &Context) -> Result<pam_totp::store::Store, CliError> {
+    Ok(manage::store_for(&context.options, &context.actor)?)
+}
