@@ -59,6 +59,14 @@ pub enum Failure {
     BadSecret(String),
     /// `--issuer` or `--label` cannot go into an otpauth URI.
     BadName(String),
+    /// A caller who is not root met a file problem in storage that root manages
+    /// (`secret=` outside the homes): the fix is root's, not the caller's.
+    RootManaged {
+        user: String,
+        config: PathBuf,
+        command: String,
+        problem: String,
+    },
     /// `--codes-file` names something that already exists.
     CodesFileExists(PathBuf),
     /// The recovery codes file could not be created or written.
@@ -66,6 +74,32 @@ pub enum Failure {
         path: PathBuf,
         problem: String,
     },
+}
+
+impl Failure {
+    /// Advice that fits the caller: for someone who is not root, a file problem in storage
+    /// root manages is not theirs to fix (the library's own fix would say `chown`).
+    pub fn for_caller(self, actor: &Actor, options: &Options, command: &str) -> Failure {
+        if actor.caller.uid.is_root() || !root_managed(options) {
+            return self;
+        }
+        let problem = match &self {
+            Failure::Library(Error::Unsafe { problem, .. }) => problem.clone(),
+            Failure::Library(error @ Error::Io { .. }) => error.to_string(),
+            _ => return self,
+        };
+        Failure::RootManaged {
+            user: actor.target.name.clone(),
+            config: options.config.clone(),
+            command: command.to_owned(),
+            problem,
+        }
+    }
+}
+
+/// Whether `secret=` keeps state outside the users' homes, in storage root manages.
+pub fn root_managed(options: &Options) -> bool {
+    !(options.secret.starts_with("~/") || options.secret.starts_with("%h/"))
 }
 
 impl From<Error> for Failure {
@@ -115,6 +149,16 @@ impl fmt::Display for Failure {
             ),
             Failure::BadSecret(why) => write!(f, "--secret: {why}; nothing was changed"),
             Failure::BadName(why) => f.write_str(why),
+            Failure::RootManaged {
+                user,
+                config,
+                command,
+                problem,
+            } => write!(
+                f,
+                "the state of {user} is kept in storage managed by root (secret= in {}), which {user} cannot use ({problem}); ask an administrator to run `pam-totp --user {user} {command}`",
+                config.display()
+            ),
             Failure::CodesFileExists(path) => write!(
                 f,
                 "{} already exists; recovery codes are only ever written to a new file: name one that does not exist yet; nothing was changed",
@@ -800,6 +844,31 @@ mod tests {
         assert!(enrollment.confirm(&code, now, &options).unwrap());
         assert_eq!(enrollment.state.last_step, Some(now / 60));
         assert!(!enrollment.confirm(&code, now, &options).unwrap());
+    }
+
+    #[test]
+    fn audit_lines_say_who_for_whom() {
+        let account = |name: &str, uid| Account {
+            name: name.into(),
+            uid: Uid::from_raw(uid),
+            gid: nix::unistd::Gid::from_raw(uid),
+            home: PathBuf::from("/home").join(name),
+        };
+        let admin = Actor {
+            caller: account("root", 0),
+            target: account("bob", 1001),
+        };
+        assert!(admin.for_other() && !admin.needs_proof());
+        assert_eq!(
+            admin.audit_line("disabled"),
+            "root (uid 0) for bob (uid 1001): disabled"
+        );
+        let own = Actor {
+            caller: account("bob", 1001),
+            target: account("bob", 1001),
+        };
+        assert!(own.needs_proof());
+        assert_eq!(own.audit_line("enrolled"), "bob (uid 1001): enrolled");
     }
 
     #[test]

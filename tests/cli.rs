@@ -1038,3 +1038,53 @@ fn root_acts_for_a_user_without_a_code() {
     assert!(output.status.success(), "{output:?}");
     assert!(!user.home.join(".config/pam-totp/state.toml").exists());
 }
+
+#[test]
+fn a_user_is_sent_to_root_for_root_managed_storage() {
+    if !needs_root("a_user_is_sent_to_root_for_root_managed_storage") {
+        return;
+    }
+    // Storage only root can enter, as an admin sets it up; the user runs as nobody.
+    let env = Env::new();
+    fs::set_permissions(env.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let output = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
+        .arg("--config")
+        .arg(&env.config)
+        .arg("status")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("managed by root"), "{stderr}");
+    assert!(stderr.contains("pam-totp --user nobody status"), "{stderr}");
+    assert!(!stderr.contains("chown"), "{stderr}");
+}
+
+#[test]
+fn a_user_without_a_home_is_refused_and_nothing_is_written() {
+    if !needs_root("a_user_without_a_home_is_refused_and_nothing_is_written") {
+        return;
+    }
+    let env = home_env();
+    let user = TestUser::create(&env, "h");
+    fs::remove_dir_all(&user.home).unwrap();
+    let codes_file = env.path().join("codes.txt");
+    let run = env.run(
+        &[
+            "--user",
+            &user.name,
+            "enroll",
+            "--no-confirm",
+            "--json",
+            "--codes-file",
+            codes_file.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stderr.contains("does not exist"), "{run}");
+    assert!(run.stdout.is_empty(), "{run}");
+    assert!(!user.home.exists());
+    assert!(!codes_file.exists());
+}

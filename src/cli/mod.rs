@@ -91,7 +91,13 @@ pub fn run(args: Args) -> Result<(), CliError> {
         }
         Command::Disable => commands::disable(&context),
         Command::Verify => commands::verify(&context),
-    };
+    }
+    .map_err(|error| match error {
+        CliError::Failure(failure) => {
+            CliError::Failure(failure.for_caller(&context.actor, &context.options, name))
+        }
+        other => other,
+    });
     // One syslog line for every change, and for everything root does for another user.
     if changes || context.actor.for_other() {
         match &result {
