@@ -1088,3 +1088,33 @@ fn a_user_without_a_home_is_refused_and_nothing_is_written() {
     assert!(!user.home.exists());
     assert!(!codes_file.exists());
 }
+
+#[test]
+fn ansi_qr_code_decodes_to_the_printed_uri() {
+    let env = Env::new();
+    let run = env.run(&["enroll", "--qr", "ansi"], "");
+    // Each cell: foreground (top module) and background (bottom module), then '▀'.
+    // Rewritten as the default style (a block where a module is light) and decoded so.
+    let mut plain = String::new();
+    for line in run.stdout.lines() {
+        let cells: Vec<&str> = line.split('▀').collect();
+        if cells.len() < 22 {
+            plain.push_str(line);
+        } else {
+            for cell in &cells[..cells.len() - 1] {
+                let top = cell.contains("\x1b[97m");
+                let bottom = cell.contains("\x1b[107m");
+                assert!(top || cell.contains("\x1b[30m"), "{cell:?}");
+                assert!(bottom || cell.contains("\x1b[40m"), "{cell:?}");
+                plain.push(match (top, bottom) {
+                    (true, true) => '█',
+                    (true, false) => '▀',
+                    (false, true) => '▄',
+                    (false, false) => ' ',
+                });
+            }
+        }
+        plain.push('\n');
+    }
+    assert_eq!(decode_qr(&plain, false), printed_uri(&run.stdout));
+}

@@ -50,7 +50,15 @@ fn ask_code<T>(
         tries += 1;
         let answer = match prompt::ask(question)? {
             Input::Answer(answer) => answer,
-            Input::Interrupted | Input::Closed => return Err(CliError::Cancelled(cancelled)),
+            Input::Interrupted | Input::Closed if tries == 1 => {
+                return Err(CliError::Cancelled(cancelled));
+            }
+            Input::Interrupted | Input::Closed => {
+                return Err(CliError::Refused(format!(
+                    "cancelled after {} code(s) not accepted; {cancelled}",
+                    tries - 1
+                )));
+            }
         };
         let result = if answer.expose().trim().is_empty() {
             Err(None)
@@ -130,11 +138,13 @@ pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
         .label
         .unwrap_or_else(|| manage::default_label(&actor.target.name));
     let uri = enrollment.otpauth_uri(&issuer, &label);
-    let what = enrollment.describe(args.recovery_codes, replacing);
+    // What the log line says; known once confirmed (or not), before the enrollment is saved.
+    let what = |enrollment: &Enrollment| enrollment.describe(args.recovery_codes, replacing);
 
     if args.json {
         let secret = Zeroizing::new(enrollment.secret().expose().to_owned());
         let new_codes = NewCodes::make(args.recovery_codes)?;
+        let done = what(&enrollment);
         enrollment.save(actor, &store, &new_codes, codes_file.as_ref(), now()?)?;
         let codes: Vec<&str> = new_codes.shown().iter().map(SecretString::expose).collect();
         let object = serde_json::to_string(&Provisioned {
@@ -146,7 +156,7 @@ pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
         .map_err(|e| CliError::Refused(format!("cannot write JSON: {e}")))?;
         let text = Zeroizing::new(format!("{object}\n"));
         out(&text)?;
-        return Ok(what);
+        return Ok(done);
     }
 
     let mut text = Zeroizing::new(String::new());
@@ -210,6 +220,7 @@ pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
     }
 
     let new_codes = NewCodes::make(args.recovery_codes)?;
+    let done = what(&enrollment);
     enrollment.save(actor, &store, &new_codes, codes_file.as_ref(), now()?)?;
 
     let mut text = Zeroizing::new(format!(
@@ -228,7 +239,7 @@ pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
         for_whom(context)
     );
     out(&text)?;
-    Ok(what)
+    Ok(done)
 }
 
 fn show_codes(
