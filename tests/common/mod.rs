@@ -449,6 +449,22 @@ impl TestEnv {
         user
     }
 
+    /// Adds root (uid 0) to the fake passwd file, so programs run as root through
+    /// [`TestEnv::command`] can name themselves (nss_wrapper hides /etc/passwd entirely).
+    pub fn add_root(&self) -> User {
+        let mut state = self.lock();
+        let user = User {
+            name: "root".to_string(),
+            uid: 0,
+            gid: 0,
+            home: self.root().join("home").join("root"),
+        };
+        fs::create_dir_all(&user.home).unwrap_or_else(|e| panic!("mkdir root home: {e}"));
+        state.users.push(user.clone());
+        self.write_nss_files(&state);
+        user
+    }
+
     /// `add_user`, plus a pam_matrix password for every `{matrix}` service.
     pub fn add_user_with_password(&self, name: &str, password: &str) -> User {
         check_field(password, "password");

@@ -1,0 +1,146 @@
+//! The CLI and the module together, as an admin would use them: root provisions a user with
+//! `pam-totp`, the user logs in through pam_totp.so (real libpam via pam_wrapper), root makes
+//! new recovery codes and disables, and the module follows every step.
+
+mod common;
+mod fixtures;
+
+use common::*;
+use fixtures::*;
+use pam_totp::state::HashAlgorithm;
+use std::process::Output;
+
+fn cli(env: &TestEnv, args: &[&str]) -> Output {
+    let config = empty_config(env);
+    env.command(env!("CARGO_BIN_EXE_pam-totp"))
+        .arg("--config")
+        .arg(&config)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run pam-totp")
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    assert!(
+        output.status.success(),
+        "pam-totp failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("one JSON object")
+}
+
+fn strings(value: &serde_json::Value) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn provisioned_by_root_then_login_regenerate_and_disable() {
+    if !is_root() {
+        eprintln!("SKIPPED provisioned_by_root_then_login_regenerate_and_disable: needs root");
+        return;
+    }
+    let env = TestEnv::new();
+    env.add_root();
+    env.add_user("alice");
+    totp_service(&env, "login", "");
+    let config = empty_config(&env);
+    env.service(
+        "rollout",
+        &format!(
+            "auth required {{module}} config={} nullok\nauth required pam_permit.so\n",
+            config.display()
+        ),
+    );
+
+    let enrolled = json(&cli(
+        &env,
+        &["--user", "alice", "enroll", "--no-confirm", "--json"],
+    ));
+    let secret = enrolled["secret"].as_str().unwrap().to_owned();
+    let first_codes = strings(&enrolled["recovery_codes"]);
+    assert_eq!(first_codes.len(), 10);
+
+    let code = oathtool(&secret, HashAlgorithm::SHA1, 6, 30, fresh_now(30));
+    let out = env.authenticate("login", "alice", &[&code]);
+    assert_eq!(out.code, PAM_SUCCESS, "TOTP from the CLI's secret: {out}");
+    let out = env.authenticate("login", "alice", &[&first_codes[0]]);
+    assert_eq!(out.code, PAM_SUCCESS, "recovery code from the CLI: {out}");
+    assert!(
+        out.infos().iter().any(|m| m.contains("9 are left")),
+        "{out}"
+    );
+
+    let status = json(&cli(&env, &["--user", "alice", "status", "--json"]));
+    assert_eq!(status["recovery_codes_left"].as_u64(), Some(9), "{status}");
+
+    let renewed = cli(&env, &["--user", "alice", "recovery-codes", "--count", "3"]);
+    assert!(
+        renewed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&renewed.stderr)
+    );
+    let shown = String::from_utf8_lossy(&renewed.stdout).to_string();
+    let new_codes: Vec<&str> = shown
+        .split_whitespace()
+        .filter(|w| w.len() == 24 && w.matches('-').count() == 4)
+        .collect();
+    assert_eq!(new_codes.len(), 3, "{shown}");
+    let out = env.authenticate("login", "alice", &[&first_codes[1]]);
+    assert_eq!(
+        out.code, PAM_AUTH_ERR,
+        "old recovery codes die at once: {out}"
+    );
+    let out = env.authenticate("login", "alice", &[new_codes[0]]);
+    assert_eq!(out.code, PAM_SUCCESS, "new recovery code: {out}");
+
+    let disabled = cli(&env, &["--user", "alice", "disable"]);
+    assert!(
+        disabled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&disabled.stderr)
+    );
+    let code = oathtool(&secret, HashAlgorithm::SHA1, 6, 30, fresh_now(30) + 30);
+    let out = env.authenticate("login", "alice", &[&code]);
+    assert_eq!(
+        out.code, PAM_AUTH_ERR,
+        "nothing is accepted after disable: {out}"
+    );
+    let out = env.authenticate("login", "alice", &[new_codes[1]]);
+    assert_eq!(out.code, PAM_AUTH_ERR, "{out}");
+    let out = env.authenticate("rollout", "alice", &[]);
+    assert_eq!(
+        out.code, PAM_SUCCESS,
+        "with nullok the module steps aside: {out}"
+    );
+    assert!(out.prompts().is_empty(), "{out}");
+
+    let lines = env.syslog_lines().join("\n");
+    assert!(
+        lines.contains("ignored alice: not enrolled (nullok)"),
+        "{lines}"
+    );
+    for action in ["enrolled", "replaced the recovery codes", "disabled"] {
+        let line = format!("root (uid 0) for alice (uid 61000): {action}");
+        assert!(
+            lines.contains(&line),
+            "the CLI logs who did what for whom:\n{lines}"
+        );
+    }
+    // Every line, module's and CLI's, goes to authpriv (facility 10: priorities 80..=87).
+    for line in env.syslog_lines() {
+        let priority: u32 = line[1..line.find('>').unwrap()].parse().unwrap();
+        assert_eq!(priority / 8, 10, "{line}");
+    }
+    for secret_text in [secret.as_str(), first_codes[0].as_str(), new_codes[0]] {
+        assert!(
+            !lines.contains(secret_text),
+            "a secret reached the log:\n{lines}"
+        );
+    }
+}
