@@ -44,20 +44,22 @@ fn password_then_code_both_needed() {
 }
 
 #[test]
-fn use_first_pass_takes_the_code_from_pam_authtok_without_prompting() {
-    let env = TestEnv::new();
-    let alice = enroll(&env, "alice");
-    stack(
-        &env,
-        &[
-            "auth required {wrapper_modules}/pam_set_items.so",
-            "auth required {module} CONFIG use_first_pass",
-        ],
-    );
-    let code = alice.current_code();
-    let out = env.authenticate_with("login", "alice", &[], &AuthOptions::new().authtok(&code));
-    assert_eq!(out.code, PAM_SUCCESS, "{out}");
-    assert!(out.prompts().is_empty(), "{out}");
+fn use_and_try_first_pass_take_a_code_from_pam_authtok_without_prompting() {
+    for option in ["use_first_pass", "try_first_pass"] {
+        let env = TestEnv::new();
+        let alice = enroll(&env, "alice");
+        stack(
+            &env,
+            &[
+                "auth required {wrapper_modules}/pam_set_items.so",
+                &format!("auth required {{module}} CONFIG {option}"),
+            ],
+        );
+        let code = alice.current_code();
+        let out = env.authenticate_with("login", "alice", &[], &AuthOptions::new().authtok(&code));
+        assert_eq!(out.code, PAM_SUCCESS, "{option}: {out}");
+        assert!(out.prompts().is_empty(), "{option}: {out}");
+    }
 }
 
 #[test]
@@ -67,23 +69,6 @@ fn use_first_pass_without_a_token_is_refused_without_prompting() {
     stack(&env, &["auth required {module} CONFIG use_first_pass"]);
     let out = env.authenticate("login", "alice", &[]);
     assert_eq!(out.code, PAM_AUTH_ERR, "{out}");
-    assert!(out.prompts().is_empty(), "{out}");
-}
-
-#[test]
-fn try_first_pass_uses_a_code_shaped_token() {
-    let env = TestEnv::new();
-    let alice = enroll(&env, "alice");
-    stack(
-        &env,
-        &[
-            "auth required {wrapper_modules}/pam_set_items.so",
-            "auth required {module} CONFIG try_first_pass",
-        ],
-    );
-    let code = alice.current_code();
-    let out = env.authenticate_with("login", "alice", &[], &AuthOptions::new().authtok(&code));
-    assert_eq!(out.code, PAM_SUCCESS, "{out}");
     assert!(out.prompts().is_empty(), "{out}");
 }
 
