@@ -25,9 +25,7 @@ fn main() -> ExitCode {
     match std::panic::catch_unwind(|| cli::run(args)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(error)) => {
-            if let Some(message) = error.message() {
-                eprintln!("pam-totp: {message}");
-            }
+            eprintln!("pam-totp: {error}");
             ExitCode::from(cli::EXIT_FAILED)
         }
         Err(_) => ExitCode::from(cli::EXIT_FAILED),

@@ -20,6 +20,7 @@ use nix::errno::Errno;
 use nix::fcntl::{OFlag, open};
 use nix::sys::stat::Mode;
 use nix::unistd::{Uid, getuid};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 use std::fmt;
 use std::fs::File;
@@ -541,17 +542,16 @@ pub fn check_name(what: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters.
+/// RFC 3986's unreserved characters stay as they are; everything else is percent-encoded.
+const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encodes a label or issuer for the otpauth URI.
 pub fn url_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(text, URI_COMPONENT).to_string()
 }
 
 /// A new file for recovery codes: never an existing file, never through a symlink, mode

@@ -17,7 +17,8 @@ use std::io;
 
 pub const EXIT_FAILED: u8 = 1;
 
-/// Why a command stopped without doing its job. Each is one line for the person.
+/// Why a command stopped without doing its job. Each `Display`s as one line for the
+/// person, printed after `pam-totp: `.
 #[derive(Debug)]
 pub enum CliError {
     Failure(Failure),
@@ -27,13 +28,6 @@ pub enum CliError {
     Io(io::Error),
     /// Anything else the front end refuses, with the fix.
     Refused(String),
-}
-
-impl CliError {
-    /// The line for standard error, after `pam-totp: `.
-    pub fn message(&self) -> Option<String> {
-        Some(self.to_string())
-    }
 }
 
 impl fmt::Display for CliError {
@@ -102,10 +96,9 @@ pub fn run(args: Args) -> Result<(), CliError> {
     if changes || context.actor.for_other() {
         match &result {
             Ok(what) => context.actor.audit(Priority::Info, what),
-            Err(error) => context.actor.audit(
-                Priority::Notice,
-                &format!("{name} not done: {}", error.message().unwrap_or_default()),
-            ),
+            Err(error) => context
+                .actor
+                .audit(Priority::Notice, &format!("{name} not done: {error}")),
         }
     }
     result.map(|_| ())
