@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The benchmark, as the README gives it: pam_totp next to Debian's pam_google_authenticator
+# and pam_oath, through the real libpam under pam_wrapper + nss_wrapper, on the same fake
+# users and codes, in one run. Prints a Markdown report (also written to
+# target/bench/report.md) and keeps the callgrind profiles in target/bench/callgrind/.
+# BENCHMARKS.md says what each figure means. It reports; it never fails on a figure.
+#
+#   benches/run.sh            the full run (a few minutes)
+#   benches/run.sh --quick    a smoke test of the benchmark itself; its figures mean little
+#
+# BENCH_DIR=/dev/shm puts the fake homes on tmpfs, where fsync costs nothing: the
+# difference from a run on disk is what the fsyncs cost. BENCH_KEEP=1 keeps them.
+#
+# Installs what it needs with apt-get when it can (root, or sudo without a password);
+# otherwise it names exactly what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+    gcc libc6-dev libpam0g-dev liboath-dev  # the driver: libpam, and liboath to compute codes
+    libpam-wrapper libnss-wrapper           # real libpam with fake services and users
+    libpam-google-authenticator libpam-oath # the modules compared
+    valgrind                                # instruction counts (callgrind)
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    if [[ $(id -u) -eq 0 ]]; then
+        as_root=()
+    elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+        as_root=(sudo)
+    else
+        echo "benches/run.sh: missing packages: ${missing[*]}" >&2
+        echo "install them with: sudo apt-get install ${missing[*]}" >&2
+        exit 1
+    fi
+    echo "==> installing: ${missing[*]}" >&2
+    "${as_root[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+command -v cargo >/dev/null || { echo "benches/run.sh: cargo not found (install Rust >= 1.88 with rustup)" >&2; exit 1; }
+
+echo "==> cargo build --release (the module measured)" >&2
+cargo build --locked --release --lib >&2
+mkdir -p target/bench
+echo "==> compiling benches/pam_driver.c and benches/syslog_no_console.c" >&2
+cc -std=gnu11 -O2 -g -Wall -Wextra -o target/bench/pam_driver benches/pam_driver.c -lpam -loath
+cc -std=gnu11 -O2 -g -Wall -Wextra -shared -fPIC -o target/bench/syslog_no_console.so \
+    benches/syslog_no_console.c -ldl
+echo "==> running (the report follows)" >&2
+cargo bench --locked --bench pam_bench -- \
+    --driver target/bench/pam_driver \
+    --shim target/bench/syslog_no_console.so \
+    --module target/release/libpam_totp.so \
+    --out-dir target/bench \
+    "$@"
