@@ -19,6 +19,7 @@ use nix::errno::Errno;
 use nix::fcntl::{AtFlags, FcntlArg, OFlag, fcntl, openat, renameat};
 use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat, mkdirat};
 use nix::unistd::{Uid, UnlinkatFlags, fsync, unlinkat};
+use std::cell::RefCell;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{Read, Write};
@@ -100,6 +101,39 @@ pub struct Store {
     identity: Option<Identity>,
     in_home: bool,
     path: PathBuf,
+    last_parsed: ParseCache,
+}
+
+/// The last bytes read and what they parsed to. A login reads the state twice (before
+/// prompting, then under the lock); when nothing changed in between, the second read
+/// skips parsing and validating it again.
+#[derive(Default)]
+struct ParseCache(RefCell<Option<(Zeroizing<Vec<u8>>, State)>>);
+
+impl ParseCache {
+    fn parse(&self, bytes: Zeroizing<Vec<u8>>, path: &Path) -> Result<State> {
+        if let Some((cached, state)) = &*self.0.borrow()
+            && **cached == *bytes
+        {
+            return Ok(state.clone());
+        }
+        let state = State::parse(&bytes, path)?;
+        *self.0.borrow_mut() = Some((bytes, state.clone()));
+        Ok(state)
+    }
+}
+
+impl Clone for ParseCache {
+    fn clone(&self) -> Self {
+        ParseCache::default()
+    }
+}
+
+/// Never prints the cached bytes: they hold the secret.
+impl std::fmt::Debug for ParseCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ParseCache")
+    }
 }
 
 impl Store {
@@ -131,6 +165,7 @@ impl Store {
             identity,
             in_home,
             path,
+            last_parsed: ParseCache::default(),
         })
     }
 
@@ -287,7 +322,7 @@ impl Store {
         if bytes.len() as u64 > MAX_STATE_SIZE {
             return Err(Error::corrupt(&self.path, "grew while being read"));
         }
-        State::parse(&bytes, &self.path).map(Some)
+        self.last_parsed.parse(bytes, &self.path).map(Some)
     }
 
     fn check_dir(&self, fd: &OwnedFd, path: &Path) -> Result<()> {
