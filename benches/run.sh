@@ -23,24 +23,7 @@ packages=(
     valgrind                                # instruction counts (callgrind)
 )
 
-missing=()
-for pkg in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
-if ((${#missing[@]})); then
-    if [[ $(id -u) -eq 0 ]]; then
-        as_root=()
-    elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
-        as_root=(sudo)
-    else
-        echo "benches/run.sh: missing packages: ${missing[*]}" >&2
-        echo "install them with: sudo apt-get install ${missing[*]}" >&2
-        exit 1
-    fi
-    echo "==> installing: ${missing[*]}" >&2
-    "${as_root[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+packaging/apt-ensure.sh benches/run.sh "${packages[@]}"
 command -v cargo >/dev/null || { echo "benches/run.sh: cargo not found (install Rust >= 1.88 with rustup)" >&2; exit 1; }
 
 echo "==> cargo build --release (the module measured)" >&2

@@ -16,24 +16,7 @@ packages=(
     dpkg-dev  # packaging
 )
 
-missing=()
-for pkg in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
-if ((${#missing[@]})); then
-    if [[ $(id -u) -eq 0 ]]; then
-        as_root=()
-    elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
-        as_root=(sudo)
-    else
-        echo "tests/run.sh: missing packages: ${missing[*]}" >&2
-        echo "install them with: sudo apt-get install ${missing[*]}" >&2
-        exit 1
-    fi
-    echo "==> installing test dependencies: ${missing[*]}"
-    "${as_root[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+packaging/apt-ensure.sh tests/run.sh "${packages[@]}"
 command -v cargo >/dev/null || { echo "tests/run.sh: cargo not found (install Rust >= 1.88 with rustup)" >&2; exit 1; }
 
 echo "==> cargo fmt --check"
@@ -55,10 +38,16 @@ PAM_TOTP_MODULE="$PWD/target/release/libpam_totp.so" PAM_TOTP_CLI="$PWD/target/r
     tests/e2e/run.sh
 
 echo "==> end-to-end tests against the installed Debian package"
+if dpkg-query -W -f='${Status}' pam-totp 2>/dev/null | grep -q "install ok installed"; then
+    # Never replace (and then remove) a pam-totp this machine really uses.
+    echo "SKIPPED: the package e2e run: pam-totp is already installed here and is left alone."
+    exit 0
+fi
 packaging/build-deb.sh
-deb=$(ls -t target/debian/pam-totp_*.deb | head -n 1)
-dpkg -i "$deb" >/dev/null
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
+deb="target/debian/pam-totp_${version}_$(dpkg --print-architecture).deb"
 trap 'dpkg -r pam-totp >/dev/null 2>&1 || true' EXIT
+dpkg -i "$deb" >/dev/null
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
 PAM_TOTP_MODULE="/usr/lib/$multiarch/security/pam_totp.so" PAM_TOTP_CLI=/usr/bin/pam-totp \
     tests/e2e/run.sh
