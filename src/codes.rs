@@ -141,6 +141,9 @@ pub fn find_totp_step(
     window: u32,
 ) -> Result<TotpMatch> {
     let totp = totp(state)?;
+    // Options are checked when parsed; the cap here keeps any caller from asking for
+    // billions of HMACs.
+    let window = window.min(crate::options::MAX_WINDOW);
     let current = time_step(now, state.period);
     let first = current.saturating_sub(u64::from(window));
     let last = current.saturating_add(u64::from(window));

@@ -16,7 +16,7 @@ pub const DEFAULT_STATE_PATH: &str = "~/.config/pam-totp/state.toml";
 pub const DEFAULT_PROMPT: &str = "Verification code: ";
 pub const DEFAULT_WINDOW: u32 = 1;
 pub const DEFAULT_MAX_FAILURES: u32 = 5;
-const MAX_WINDOW: u32 = 10;
+pub const MAX_WINDOW: u32 = 10;
 const MAX_MAX_FAILURES: u32 = 1000;
 const MAX_CONFIG_SIZE: u64 = 64 * 1024;
 
