@@ -90,8 +90,8 @@ fn try_first_pass_prompts_when_the_token_is_the_password() {
     assert_eq!(alice.state().throttle.failures, 0);
 }
 
-#[test]
-fn forward_pass_splits_password_and_code_and_hands_the_password_on() {
+/// alice (password hunter2) with `forward_pass`; pam_get_items reads back what it handed on.
+fn forward_pass_stack() -> (TestEnv, Enrolled) {
     let env = TestEnv::new();
     let alice = enroll_with_password(&env, "alice", "hunter2");
     stack(
@@ -101,6 +101,12 @@ fn forward_pass_splits_password_and_code_and_hands_the_password_on() {
             "auth optional {wrapper_modules}/pam_get_items.so",
         ],
     );
+    (env, alice)
+}
+
+#[test]
+fn forward_pass_splits_password_and_code_and_hands_the_password_on() {
+    let (env, alice) = forward_pass_stack();
     let combined = format!("hunter2{}", alice.current_code());
     let out = env.authenticate("login", "alice", &[&combined]);
     assert_eq!(out.code, PAM_SUCCESS, "{out}");
@@ -114,15 +120,7 @@ fn forward_pass_splits_password_and_code_and_hands_the_password_on() {
 
 #[test]
 fn forward_pass_with_a_recovery_code() {
-    let env = TestEnv::new();
-    let alice = enroll_with_password(&env, "alice", "hunter2");
-    stack(
-        &env,
-        &[
-            "auth required {module} CONFIG forward_pass",
-            "auth optional {wrapper_modules}/pam_get_items.so",
-        ],
-    );
+    let (env, alice) = forward_pass_stack();
     let combined = format!("hunter2{}", alice.recovery[0]);
     let out = env.authenticate("login", "alice", &[&combined]);
     assert_eq!(out.code, PAM_SUCCESS, "{out}");
@@ -131,15 +129,7 @@ fn forward_pass_with_a_recovery_code() {
 
 #[test]
 fn forward_pass_with_a_wrong_code_is_refused() {
-    let env = TestEnv::new();
-    let alice = enroll_with_password(&env, "alice", "hunter2");
-    stack(
-        &env,
-        &[
-            "auth required {module} CONFIG forward_pass",
-            "auth optional {wrapper_modules}/pam_get_items.so",
-        ],
-    );
+    let (env, alice) = forward_pass_stack();
     let out = env.authenticate(
         "login",
         "alice",
