@@ -144,3 +144,47 @@ fn provisioned_by_root_then_login_regenerate_and_disable() {
         );
     }
 }
+
+#[test]
+fn cli_and_module_agree_on_root_owned_storage_from_the_config_file() {
+    if !is_root() {
+        eprintln!(
+            "SKIPPED cli_and_module_agree_on_root_owned_storage_from_the_config_file: needs root"
+        );
+        return;
+    }
+    let env = TestEnv::new();
+    env.add_root();
+    let alice = env.add_user("alice");
+    let store = env.root().join("store");
+    std::fs::create_dir(&store).unwrap();
+    let config = env.root().join("shared.conf");
+    std::fs::write(
+        &config,
+        format!("secret = \"{}/%u.toml\"\n", store.display()),
+    )
+    .unwrap();
+    env.service(
+        "login",
+        &format!("auth required {{module}} config={}\n", config.display()),
+    );
+    let output = env
+        .command(env!("CARGO_BIN_EXE_pam-totp"))
+        .args(["--config", config.to_str().unwrap()])
+        .args(["--user", "alice", "enroll", "--no-confirm", "--json"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let secret = json(&output)["secret"].as_str().unwrap().to_owned();
+    assert!(
+        store.join("alice.toml").exists(),
+        "the CLI wrote where the config says"
+    );
+    assert!(
+        !alice.home.join(".config").exists(),
+        "and nothing in the home"
+    );
+    let code = oathtool(&secret, HashAlgorithm::SHA1, 6, 30, fresh_now(30));
+    let out = env.authenticate("login", "alice", &[&code]);
+    assert_eq!(out.code, PAM_SUCCESS, "the module reads it there: {out}");
+}
