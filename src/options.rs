@@ -102,18 +102,27 @@ impl Options {
     pub fn from_config_file(path: Option<&Path>) -> Result<Options> {
         let explicit = path.is_some();
         let path = path.unwrap_or(Path::new(DEFAULT_CONFIG));
+        match read_config(path, explicit)? {
+            Some(text) => Options::from_config_text(&text, path),
+            None => Ok(Options {
+                config: path.to_owned(),
+                ..Options::default()
+            }),
+        }
+    }
+
+    /// Options from a config file's text; `path` is the file it came from (recorded in
+    /// `config`, and named in messages).
+    pub fn from_config_text(text: &str, path: &Path) -> Result<Options> {
         let mut options = Options {
             config: path.to_owned(),
             ..Options::default()
-        };
-        let Some(text) = read_config(path, explicit)? else {
-            return Ok(options);
         };
         let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
             Error::BadOption(format!(
                 "config file {} is not valid TOML{}",
                 path.display(),
-                line_of(&text, e.span())
+                line_of(text, e.span())
             ))
         })?;
         for (key, value) in &table {
