@@ -1,31 +1,39 @@
 //! pam-totp: TOTP (RFC 6238) and single-use recovery codes for Linux logins.
 //!
-//! One library, two thin front ends: the PAM module entry points (`pam_module`) and
-//! the `pam-totp` CLI (`src/main.rs`). Everything that decides lives here:
+//! One library, two thin front ends: the PAM module entry points (`pam_module`) and the
+//! `pam-totp` CLI (`src/main.rs`). The modules form layers, each importing only from
+//! those above it in this list (ARCHITECTURE.md has the picture):
 //!
-//! - [`options`]: module arguments and the system-wide config file;
-//! - [`state`]: the per-user state file format and its validation;
-//! - [`codes`]: checking TOTP and recovery codes, making new ones;
-//! - [`store`]: where state lives and how it is read, locked and replaced atomically;
-//! - [`privileges`]: acting as the user when touching the user's files;
-//! - [`auth`]: the login decision, written against a [`auth::Conversation`] trait;
-//! - [`log`]: one syslog line per decision, never a secret;
-//! - [`manage`]: the operations behind the CLI (enroll, status, recovery codes, disable,
-//!   verify), all through [`store`] and [`auth::judge`];
-//! - [`secret`]: secrets that are wiped from memory when dropped;
-//! - [`sys`]: the raw FFI the crates we use do not cover (every `unsafe` is there).
+//! - [`error`], [`secret`], `sys` (the only FFI, the only `unsafe`), [`clock`] (the only
+//!   reader of the system clock), [`log`];
+//! - [`otp`] (TOTP maths) and [`recovery`] (recovery codes): pure;
+//! - [`input`]: what a person typed;
+//! - [`state`]: the model and its on-disk formats;
+//! - [`config`]: options and the config file; [`policy`]: judging an answer, throttling;
+//! - [`privileges`] and `safe_fs`: acting as the user, opening files without links;
+//! - [`store`]: the `Store` trait and the filesystem store;
+//! - [`login`]: the login flow; [`admin`]: the operations behind the CLI;
+//! - `pam_module`: the PAM front end.
 
-pub mod auth;
-pub mod codes;
+#![deny(unsafe_code)]
+
+pub mod admin;
+pub mod clock;
+pub mod config;
 pub mod error;
+pub mod input;
 pub mod log;
-pub mod manage;
-pub mod options;
-pub mod pam_module;
+pub mod login;
+pub mod otp;
+mod pam_module;
+pub mod policy;
 pub mod privileges;
+pub mod recovery;
+mod safe_fs;
 pub mod secret;
 pub mod state;
 pub mod store;
-pub mod sys;
+#[allow(unsafe_code)] // the FFI the crates we use do not cover; every block has a SAFETY line
+mod sys;
 
 pub use error::Error;

@@ -1,7 +1,9 @@
 //! `pam-totp`: the command users and admins run to set up and manage TOTP for logins.
 //!
 //! A thin front end: `cli` parses arguments and talks to the terminal; every decision is
-//! made by the library (`pam_totp::manage`), the same code the PAM module runs.
+//! made by the library (`pam_totp::admin`), the same code the PAM module runs.
+
+#![deny(unsafe_code)]
 
 mod cli;
 

@@ -2,10 +2,14 @@
 //! libpam and the library (arguments, the user, the conversation, the result code) and
 //! decides nothing itself.
 
-use crate::auth::{self, Conversation, ConversationFailed, Outcome};
+use crate::clock;
+use crate::config::Options;
 use crate::log::Priority;
-use crate::options::Options;
+use crate::login::{self, Conversation, ConversationFailed, Env, Outcome};
+use crate::privileges::{Account, PasswdDatabase};
 use crate::secret::SecretString;
+use crate::store::Store;
+use crate::store::fs::FsStore;
 use crate::sys;
 use pam::constants::{
     PAM_ERROR_MSG, PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON, PAM_SILENT, PAM_TEXT_INFO, PamFlag,
@@ -80,7 +84,15 @@ fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamResu
             pamh,
             silent: flags & PAM_SILENT != 0,
         };
-        auth::authenticate(&user, &options, &mut conv)
+        let store_for = |account: &Account| -> crate::error::Result<Box<dyn Store>> {
+            Ok(Box::new(FsStore::for_account(&options, account)?))
+        };
+        let env = Env {
+            accounts: &PasswdDatabase,
+            store_for: &store_for,
+            clock: &clock::now,
+        };
+        login::authenticate(&user, &options, &env, &mut conv)
     };
     log(pamh, decision.priority, &decision.message);
     if options.debug {

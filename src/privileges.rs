@@ -62,6 +62,27 @@ impl Account {
     }
 }
 
+/// Where users are looked up: the passwd database ([`PasswdDatabase`]), or a test's own.
+pub trait Accounts {
+    /// `Ok(None)` when there is no such user.
+    fn by_name(&self, name: &str) -> Result<Option<Account>>;
+    fn by_uid(&self, uid: Uid) -> Result<Option<Account>>;
+}
+
+/// The system's passwd database (NSS), never `$HOME` or `$USER`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PasswdDatabase;
+
+impl Accounts for PasswdDatabase {
+    fn by_name(&self, name: &str) -> Result<Option<Account>> {
+        Account::by_name(name)
+    }
+
+    fn by_uid(&self, uid: Uid) -> Result<Option<Account>> {
+        Account::by_uid(uid)
+    }
+}
+
 /// getpwnam_r(3): "ENOENT, ESRCH, EBADF, EPERM: the given name or uid was not found" —
 /// some NSS backends report a missing user as one of these instead of a NULL result.
 fn means_not_found(errno: Errno) -> bool {

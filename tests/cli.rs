@@ -6,6 +6,7 @@
 //! nothing depends on `$HOME` or on /etc. Tests that need root (acting for another user)
 //! create a real user with useradd and remove it afterwards; without root they print a
 //! note and pass.
+#![allow(clippy::disallowed_methods)] // tests may read the clock; the library may not
 
 use nix::pty::openpty;
 use nix::unistd::{Uid, getuid};

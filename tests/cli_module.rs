@@ -1,13 +1,14 @@
 //! The CLI and the module together, as an admin would use them: root provisions a user with
 //! `pam-totp`, the user logs in through pam_totp.so (real libpam via pam_wrapper), root makes
 //! new recovery codes and disables, and the module follows every step.
+#![allow(clippy::disallowed_methods)] // tests may read the clock; the library may not
 
 mod common;
 mod fixtures;
 
 use common::*;
 use fixtures::*;
-use pam_totp::state::HashAlgorithm;
+use pam_totp::otp::HashAlgorithm;
 use std::process::Output;
 
 fn cli(env: &TestEnv, args: &[&str]) -> Output {

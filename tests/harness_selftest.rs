@@ -106,6 +106,7 @@ fn users_get_homes_and_ids() {
         assert_eq!((a.uid, a.gid), (61000, 61000));
         assert_eq!((b.uid, b.gid), (61001, 61001));
     } else {
+        // SAFETY: getuid/getgid have no preconditions and cannot fail.
         let me = unsafe { (libc::getuid(), libc::getgid()) };
         assert_eq!((a.uid, a.gid), me);
         assert_eq!((b.uid, b.gid), me);

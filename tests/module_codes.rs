@@ -1,12 +1,13 @@
 //! pam_totp.so through the real libpam (pam_wrapper + nss_wrapper): which codes open the
 //! door, which never do, and what the user and the log are told.
+#![allow(clippy::disallowed_methods)] // tests may read the clock; the library may not
 
 mod common;
 mod fixtures;
 
 use common::*;
 use fixtures::*;
-use pam_totp::state::HashAlgorithm;
+use pam_totp::otp::HashAlgorithm;
 
 const PROMPT: &str = "Verification code: ";
 

@@ -1,13 +1,14 @@
 //! pam_totp.so and the files it reads: symlinks, owners, modes, damaged or hostile
 //! content, failed writes. Every refusal fails closed (PAM_AUTHINFO_UNAVAIL) with one log
 //! line that says what is wrong and how to fix it.
+#![allow(clippy::disallowed_methods)] // tests may read the clock; the library may not
 
 mod common;
 mod fixtures;
 
 use common::*;
 use fixtures::*;
-use pam_totp::state::HashAlgorithm;
+use pam_totp::otp::HashAlgorithm;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::Path;

@@ -1,5 +1,6 @@
 //! Concurrent logins with the same code: exactly one wins, every time. Sixteen pam_client
 //! processes are parked just before pam_authenticate and released together.
+#![allow(clippy::disallowed_methods)] // tests may read the clock; the library may not
 
 mod common;
 mod fixtures;
@@ -69,14 +70,7 @@ fn sixteen_logins_racing_one_totp_code_exactly_one_wins() {
 fn racing_different_recovery_codes_all_win_and_all_are_burned() {
     let env = TestEnv::new();
     totp_service(&env, "login", "");
-    let user = enroll_with(
-        &env,
-        "alice",
-        pam_totp::state::HashAlgorithm::SHA1,
-        6,
-        30,
-        8,
-    );
+    let user = enroll_with(&env, "alice", pam_totp::otp::HashAlgorithm::SHA1, 6, 30, 8);
     let mut pending: Vec<PendingAuth> = user
         .recovery
         .iter()

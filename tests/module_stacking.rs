@@ -1,6 +1,7 @@
 //! pam_totp.so in a stack with a password module (pam_matrix stands in for pam_unix):
 //! try_first_pass, use_first_pass and forward_pass. pam_matrix always prompts for its own
 //! password, so what forward_pass hands on is read back with pam_wrapper's pam_get_items.
+#![allow(clippy::disallowed_methods)] // tests may read the clock; the library may not
 
 mod common;
 mod fixtures;
@@ -20,7 +21,7 @@ fn stack(env: &TestEnv, lines: &[&str]) {
 fn enroll_with_password(env: &TestEnv, name: &str, password: &str) -> Enrolled {
     let user = env.add_user_with_password(name, password);
     let path = default_state_path(&user);
-    enroll_at(user, path, pam_totp::state::HashAlgorithm::SHA1, 6, 30, 2)
+    enroll_at(user, path, pam_totp::otp::HashAlgorithm::SHA1, 6, 30, 2)
 }
 
 #[test]

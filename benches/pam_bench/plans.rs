@@ -146,7 +146,7 @@ pub struct Sizes {
 
 pub const PROCESSES: usize = 4;
 /// What `pam-totp enroll` makes unless told otherwise.
-pub const DEFAULT_CODES: usize = pam_totp::manage::DEFAULT_RECOVERY_CODES;
+pub const DEFAULT_CODES: usize = pam_totp::admin::DEFAULT_RECOVERY_CODES;
 const ROUNDS: i64 = 3;
 
 impl Pools {

@@ -10,9 +10,10 @@
 //!   `TOTP_AUTH` and five scratch codes;
 //! - pam_oath: a line `HOTP/T30 user - HEX` in one usersfile, as its README shows.
 
-use pam_totp::codes;
+use pam_totp::otp::{self, HashAlgorithm};
+use pam_totp::recovery::{self, RecoveryCodeHash};
 use pam_totp::secret::random_bytes;
-use pam_totp::state::{HashAlgorithm, RecoveryCodeHash, State};
+use pam_totp::state::State;
 use std::error::Error;
 use std::fmt::Write as _;
 use std::fs;
@@ -72,7 +73,7 @@ impl World {
             fs::create_dir(dir.path().join(sub))?;
             set_mode(&dir.path().join(sub), 0o755)?;
         }
-        let (shown, hashes) = codes::new_recovery_codes(MAX_RECOVERY)?;
+        let (shown, hashes) = recovery::new_recovery_codes(MAX_RECOVERY)?;
         let world = World {
             dir,
             users: Vec::new(),
@@ -165,8 +166,8 @@ impl World {
             // SAFETY: getuid has no preconditions and cannot fail.
             unsafe { libc::getuid() }
         };
-        let secret = codes::new_secret()?;
-        let raw = codes::decode_secret(&secret).ok_or("new_secret gave bad base32")?;
+        let secret = otp::new_secret()?;
+        let raw = otp::decode_secret(&secret).ok_or("new_secret gave bad base32")?;
         let secret_hex: String = raw.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
         let scratch = (0..SCRATCH_CODES)
             .map(|_| scratch_code())

@@ -1,10 +1,12 @@
 //! The command line, as clap reads it. Values are checked here so that a bad one is a
 //! usage error (exit 2) before anything is read or asked.
 
+use super::messages::Says;
 use clap::builder::RangedU64ValueParser;
 use clap::{Parser, Subcommand, ValueEnum};
-use pam_totp::manage::{self, DEFAULT_RECOVERY_CODES};
-use pam_totp::state::{HashAlgorithm, MAX_RECOVERY_CODES};
+use pam_totp::admin::{self, DEFAULT_RECOVERY_CODES};
+use pam_totp::otp::HashAlgorithm;
+use pam_totp::recovery::MAX_RECOVERY_CODES;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -140,9 +142,9 @@ fn recovery_count() -> RangedU64ValueParser<usize> {
 
 fn name(what: &'static str) -> impl Fn(&str) -> Result<String, String> + Clone {
     move |value: &str| {
-        manage::check_name(what, value)
+        admin::check_name(what, value)
             .map(|()| value.to_owned())
-            .map_err(|e| e.to_string())
+            .map_err(|e| Says(&e).to_string())
     }
 }
 

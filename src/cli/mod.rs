@@ -1,17 +1,20 @@
 //! The `pam-totp` front end: who is asking, the config, then one command. What the
-//! commands do to the state is decided in `pam_totp::manage`; this module only asks and
-//! tells.
+//! commands do to the state is decided in `pam_totp::admin`; this module only asks and
+//! tells, and every sentence a person reads is written here (most in [`messages`]).
 
 mod args;
 mod commands;
+mod messages;
 mod prompt;
 mod qr;
 
 pub use args::Args;
 use args::Command;
+use pam_totp::admin::{Actor, Failure};
+use pam_totp::config::Options;
 use pam_totp::log::Priority;
-use pam_totp::manage::{self, Actor, Failure};
-use pam_totp::options::Options;
+use pam_totp::privileges::PasswdDatabase;
+use pam_totp::store::fs::FsStore;
 use std::fmt;
 use std::io;
 
@@ -33,7 +36,7 @@ pub enum CliError {
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CliError::Failure(failure) => write!(f, "{failure}"),
+            CliError::Failure(failure) => write!(f, "{}", messages::Says(failure)),
             CliError::Cancelled(what) => write!(f, "cancelled; {what}"),
             CliError::Io(error) => write!(f, "cannot use the terminal or standard output: {error}"),
             CliError::Refused(why) => f.write_str(why),
@@ -67,7 +70,7 @@ pub struct Context {
 
 pub fn run(args: Args) -> Result<(), CliError> {
     // Who may act for whom is settled before the config is read.
-    let actor = Actor::resolve(args.user.as_deref())?;
+    let actor = Actor::resolve(nix::unistd::getuid(), args.user.as_deref(), &PasswdDatabase)?;
     let options = Options::from_config_file(args.config.as_deref())?;
     let context = Context { actor, options };
     let (name, changes) = match &args.command {
@@ -95,16 +98,26 @@ pub fn run(args: Args) -> Result<(), CliError> {
     // One syslog line for every change, and for everything root does for another user.
     if changes || context.actor.for_other() {
         match &result {
-            Ok(what) => context.actor.audit(Priority::Info, what),
-            Err(error) => context
-                .actor
-                .audit(Priority::Notice, &format!("{name} not done: {error}")),
+            Ok(what) => messages::audit(&context.actor, Priority::Info, what),
+            Err(error) => messages::audit(
+                &context.actor,
+                Priority::Notice,
+                &format!("{name} not done: {error}"),
+            ),
         }
     }
     result.map(|_| ())
 }
 
-/// The store of the context's target.
-fn store(context: &Context) -> Result<pam_totp::store::Store, CliError> {
-    Ok(manage::store_for(&context.options, &context.actor)?)
+/// The store of the context's target (the same file and keys the module reads).
+fn store(context: &Context) -> Result<FsStore, CliError> {
+    Ok(FsStore::for_account(
+        &context.options,
+        &context.actor.target,
+    )?)
+}
+
+/// The time now: the front end's to read (`pam_totp::clock`).
+fn now() -> Result<u64, CliError> {
+    Ok(pam_totp::clock::now()?)
 }

@@ -4,11 +4,10 @@
 //! as the module arguments, in TOML; the arguments win. The CLI reads the same file, so the
 //! module and the CLI agree on where state lives. An unknown key fails closed.
 
-use crate::error::{Error, Result};
-use nix::unistd::Uid;
-use std::fs;
-use std::io::{ErrorKind, Read};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use super::file::read_config;
+use super::template::SecretPath;
+use crate::error::{Error, Result, line_of};
+use crate::otp::MAX_WINDOW;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_CONFIG: &str = "/etc/security/pam_totp.conf";
@@ -16,9 +15,7 @@ pub const DEFAULT_STATE_PATH: &str = "~/.config/pam-totp/state.toml";
 pub const DEFAULT_PROMPT: &str = "Verification code: ";
 pub const DEFAULT_WINDOW: u32 = 1;
 pub const DEFAULT_MAX_FAILURES: u32 = 5;
-pub const MAX_WINDOW: u32 = 10;
 const MAX_MAX_FAILURES: u32 = 1000;
-const MAX_CONFIG_SIZE: u64 = 64 * 1024;
 
 /// Where the code comes from when an earlier module already asked for something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +33,7 @@ pub struct Options {
     /// A user without a state file is ignored (PAM_IGNORE) instead of refused.
     pub nullok: bool,
     /// Template of the state file path: `~/…` or `%h/…` in the home, or absolute with `%u`.
-    pub secret: String,
+    pub secret: SecretPath,
     /// How many time steps before and after now a TOTP code may come from.
     pub window: u32,
     pub prompt: String,
@@ -54,7 +51,8 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             nullok: false,
-            secret: DEFAULT_STATE_PATH.to_owned(),
+            secret: SecretPath::parse(DEFAULT_STATE_PATH)
+                .expect("the default secret= template is valid"),
             window: DEFAULT_WINDOW,
             prompt: DEFAULT_PROMPT.to_owned(),
             echo: false,
@@ -84,17 +82,16 @@ impl Options {
                 config = Some(PathBuf::from(path));
             }
         }
-        let mut options = Options::from_config_file(config.as_deref())?;
+        let mut draft = Draft::from(Options::from_config_file(config.as_deref())?);
         for arg in args {
             let arg = arg.as_ref();
             match arg.split_once('=') {
                 Some(("config", _)) => {}
-                Some((key, value)) => options.set(key, Value::Text(value))?,
-                None => options.set(arg, Value::Flag(true))?,
+                Some((key, value)) => draft.set(key, Value::Text(value))?,
+                None => draft.set(arg, Value::Flag(true))?,
             }
         }
-        options.check()?;
-        Ok(options)
+        draft.finish()
     }
 
     /// Options from the config file alone (what the CLI uses). `None` means the default
@@ -114,10 +111,10 @@ impl Options {
     /// Options from a config file's text; `path` is the file it came from (recorded in
     /// `config`, and named in messages).
     pub fn from_config_text(text: &str, path: &Path) -> Result<Options> {
-        let mut options = Options {
+        let mut draft = Draft::from(Options {
             config: path.to_owned(),
             ..Options::default()
-        };
+        });
         let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
             Error::BadOption(format!(
                 "config file {} is not valid TOML{}",
@@ -137,39 +134,57 @@ impl Options {
                     )));
                 }
             };
-            options.set(key, value).map_err(|e| match e {
+            draft.set(key, value).map_err(|e| match e {
                 Error::BadOption(msg) => Error::BadOption(format!("{}: {msg}", path.display())),
                 other => other,
             })?;
         }
-        options.check()?;
-        Ok(options)
+        draft.finish()
     }
+}
 
+/// Options being read: the `secret=` text is kept as written until every other value is
+/// in, then parsed once (so errors come in the order they always have).
+struct Draft {
+    options: Options,
+    secret: String,
+}
+
+impl From<Options> for Draft {
+    fn from(options: Options) -> Self {
+        let secret = options.secret.as_str().to_owned();
+        Draft { options, secret }
+    }
+}
+
+impl Draft {
     fn set(&mut self, key: &str, value: Value<'_>) -> Result<()> {
+        let options = &mut self.options;
         match (key, value) {
-            ("nullok", Value::Flag(on)) => self.nullok = on,
-            ("echo", Value::Flag(on)) => self.echo = on,
-            ("debug", Value::Flag(on)) => self.debug = on,
-            ("forward_pass", Value::Flag(on)) => self.forward_pass = on,
+            ("nullok", Value::Flag(on)) => options.nullok = on,
+            ("echo", Value::Flag(on)) => options.echo = on,
+            ("debug", Value::Flag(on)) => options.debug = on,
+            ("forward_pass", Value::Flag(on)) => options.forward_pass = on,
             ("try_first_pass", Value::Flag(on)) => {
-                self.first_pass = if on {
+                options.first_pass = if on {
                     FirstPass::Try
                 } else {
                     FirstPass::Prompt
                 }
             }
             ("use_first_pass", Value::Flag(on)) => {
-                self.first_pass = if on {
+                options.first_pass = if on {
                     FirstPass::Use
                 } else {
                     FirstPass::Prompt
                 }
             }
             ("secret", Value::Text(path)) => self.secret = path.to_owned(),
-            ("prompt", Value::Text(text)) => self.prompt = text.to_owned(),
-            ("window", value) => self.window = number(key, value, 0, MAX_WINDOW)?,
-            ("max_failures", value) => self.max_failures = number(key, value, 1, MAX_MAX_FAILURES)?,
+            ("prompt", Value::Text(text)) => options.prompt = text.to_owned(),
+            ("window", value) => options.window = number(key, value, 0, MAX_WINDOW)?,
+            ("max_failures", value) => {
+                options.max_failures = number(key, value, 1, MAX_MAX_FAILURES)?
+            }
             (
                 "nullok" | "echo" | "debug" | "forward_pass" | "try_first_pass" | "use_first_pass",
                 _,
@@ -182,18 +197,23 @@ impl Options {
         Ok(())
     }
 
-    fn check(&self) -> Result<()> {
-        if self.prompt.is_empty() || self.prompt.len() > 200 {
+    fn finish(self) -> Result<Options> {
+        let Draft {
+            mut options,
+            secret,
+        } = self;
+        if options.prompt.is_empty() || options.prompt.len() > 200 {
             return Err(Error::BadOption(
                 "prompt must be 1 to 200 characters".into(),
             ));
         }
-        if self.forward_pass && self.first_pass != FirstPass::Prompt {
+        if options.forward_pass && options.first_pass != FirstPass::Prompt {
             return Err(Error::BadOption(
                 "forward_pass cannot be combined with try_first_pass or use_first_pass".into(),
             ));
         }
-        crate::store::check_template(&self.secret)
+        options.secret = SecretPath::parse(&secret)?;
+        Ok(options)
     }
 }
 
@@ -211,62 +231,10 @@ fn number(key: &str, value: Value<'_>, min: u32, max: u32) -> Result<u32> {
     }
 }
 
-/// Reads the config file; it must belong to root (or to whoever runs us) and be writable
-/// by nobody else, since it decides where secrets are read from.
-fn read_config(path: &Path, explicit: bool) -> Result<Option<String>> {
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path);
-    let file = match file {
-        Ok(file) => file,
-        Err(e) if e.kind() == ErrorKind::NotFound && !explicit => return Ok(None),
-        Err(e) => return Err(Error::io(path, "read config file", e)),
-    };
-    let meta = file
-        .metadata()
-        .map_err(|e| Error::io(path, "read config file", e))?;
-    let owner_ok = meta.uid() == 0 || meta.uid() == Uid::effective().as_raw();
-    if !meta.is_file() || !owner_ok || meta.mode() & 0o022 != 0 {
-        return Err(Error::Unsafe {
-            path: path.to_owned(),
-            problem: "the config file must be a regular file owned by root and writable only by its owner".into(),
-            fix: format!("chown root:root {0} && chmod 644 {0}", path.display()),
-        });
-    }
-    if meta.len() > MAX_CONFIG_SIZE {
-        return Err(Error::BadOption(format!(
-            "config file {} is larger than {MAX_CONFIG_SIZE} bytes",
-            path.display()
-        )));
-    }
-    let mut text = String::new();
-    file.take(MAX_CONFIG_SIZE)
-        .read_to_string(&mut text)
-        .map_err(|e| Error::io(path, "read config file", e))?;
-    Ok(Some(text))
-}
-
-/// " (line N)" for a TOML error span. The parser's own message quotes the offending
-/// source line, which must never reach a log: only the line number does.
-pub(crate) fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> String {
-    match span {
-        Some(span) => {
-            let end = span.start.min(text.len());
-            let line = text.as_bytes()[..end]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count()
-                + 1;
-            format!(" (line {line})")
-        }
-        None => String::new(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use std::io::Write;
 
     fn args(list: &[&str]) -> Result<Options> {
@@ -285,7 +253,7 @@ mod tests {
         assert!(!options.nullok);
         assert_eq!(options.window, 1);
         assert_eq!(options.max_failures, 5);
-        assert_eq!(options.secret, DEFAULT_STATE_PATH);
+        assert_eq!(options.secret.as_str(), DEFAULT_STATE_PATH);
         assert_eq!(options.first_pass, FirstPass::Prompt);
     }
 
@@ -307,7 +275,7 @@ mod tests {
         assert_eq!(options.prompt, "Code please: ");
         assert_eq!(options.first_pass, FirstPass::Try);
         assert_eq!(options.max_failures, 7);
-        assert_eq!(options.secret, "/var/lib/pam-totp/%u.toml");
+        assert_eq!(options.secret.as_str(), "/var/lib/pam-totp/%u.toml");
     }
 
     #[test]
@@ -341,7 +309,7 @@ mod tests {
         let options =
             Options::from_module_args(&[format!("config={}", config.display()), "window=0".into()])
                 .unwrap();
-        assert_eq!(options.secret, "/srv/totp/%u.toml");
+        assert_eq!(options.secret.as_str(), "/srv/totp/%u.toml");
         assert_eq!(options.window, 0);
         assert!(options.nullok);
     }

@@ -1,9 +1,9 @@
-//! Where a user's state lives, and how it is read, locked and replaced.
+//! The filesystem store: one state file per user.
 //!
-//! - The path comes from a template (`secret=`): `~/…` or `%h/…` below the home from the
-//!   passwd database, or an absolute path with `%u` for root-owned storage. The part fixed by
-//!   the admin (the home, or the template's prefix before the first `%`) is opened as is;
-//!   every component below it is opened with O_NOFOLLOW and checked for owner and mode.
+//! - The path comes from the `secret=` template ([`SecretPath`]). The part fixed by the admin
+//!   (the home, or the template's prefix before the first `%`) is opened as is; every
+//!   component below it is opened with O_NOFOLLOW and checked for owner and mode
+//!   ([`safe_fs`]).
 //! - Files below a home are touched as the user ([`Identity::assume`]); root-owned storage
 //!   is touched as the process and must belong to it.
 //! - A change is made under an OFD lock on a separate lock file: read, decide, write a temp
@@ -11,18 +11,19 @@
 //!   crash leaves the old state or the new one; a crashed holder's lock dies with its file
 //!   descriptor, and a stale temp file is removed by the next writer.
 
+use super::transaction::{Backend, Create, Locked};
+use crate::config::{Options, SecretPath};
 use crate::error::{Error, Result};
-use crate::options::Options;
 use crate::privileges::{Account, Identity, IdentityGuard};
+use crate::safe_fs::{self, Expect, Kind, OpenFailure, Owner, ReadFailure, Violation};
 use crate::state::State;
 use nix::errno::Errno;
-use nix::fcntl::{AtFlags, FcntlArg, OFlag, fcntl, openat, renameat};
-use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat, mkdirat};
+use nix::fcntl::{FcntlArg, fcntl, renameat};
 use nix::unistd::{Uid, UnlinkatFlags, fsync, unlinkat};
 use std::cell::RefCell;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
@@ -32,65 +33,9 @@ pub const MAX_STATE_SIZE: u64 = 64 * 1024;
 const LOCK_SUFFIX: &str = ".lock";
 const TEMP_SUFFIX: &str = ".tmp";
 
-/// Checks a path template's syntax, without a user.
-pub fn check_template(template: &str) -> Result<()> {
-    split_template(template, "user", Path::new("/home/user")).map(|_| ())
-}
-
-/// (anchor, components below it, whether it is in the home) for a template and a user.
-fn split_template(
-    template: &str,
-    user: &str,
-    home: &Path,
-) -> Result<(PathBuf, Vec<OsString>, bool)> {
-    let bad = |why: &str| Error::BadOption(format!("secret={template}: {why}"));
-    let (anchor, rest, in_home) = if let Some(rest) = template
-        .strip_prefix("~/")
-        .or_else(|| template.strip_prefix("%h/"))
-    {
-        (home.to_owned(), rest, true)
-    } else if template.starts_with('/') {
-        // The admin's fixed prefix: the directories before the first one with a '%'.
-        let cut = match template.find('%') {
-            Some(percent) => template[..percent].rfind('/').unwrap_or(0),
-            None => return Err(bad("an absolute path must contain %u, one file per user")),
-        };
-        let anchor = if cut == 0 { "/" } else { &template[..cut] };
-        (PathBuf::from(anchor), &template[cut + 1..], false)
-    } else {
-        return Err(bad("must start with ~/, %h/ or /"));
-    };
-    let mut components = Vec::new();
-    for part in rest.split('/') {
-        let expanded = expand(part, user).map_err(|why| bad(&why))?;
-        if expanded.is_empty() || expanded == "." || expanded == ".." {
-            return Err(bad("empty, . and .. components are not allowed"));
-        }
-        components.push(OsString::from(expanded));
-    }
-    Ok((anchor, components, in_home))
-}
-
-fn expand(part: &str, user: &str) -> std::result::Result<String, String> {
-    let mut out = String::new();
-    let mut chars = part.chars();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('u') => out.push_str(user),
-            Some('%') => out.push('%'),
-            _ => return Err("only %u and %% may appear after the start (%h only first)".into()),
-        }
-    }
-    Ok(out)
-}
-
 /// A user's state file and the rules for touching it.
 #[derive(Debug, Clone)]
-pub struct Store {
+pub struct FsStore {
     anchor: PathBuf,
     dirs: Vec<OsString>,
     file: OsString,
@@ -136,34 +81,34 @@ impl std::fmt::Debug for ParseCache {
     }
 }
 
-impl Store {
-    pub fn for_account(options: &Options, account: &Account) -> Result<Store> {
+impl FsStore {
+    pub fn for_account(options: &Options, account: &Account) -> Result<FsStore> {
+        FsStore::at(&options.secret, account)
+    }
+
+    pub fn at(template: &SecretPath, account: &Account) -> Result<FsStore> {
         // A name that could walk out of its directory never comes from a sane passwd
         // database, but the name reached us from a remote client: check anyway.
         if account.name.contains('/') || account.name == "." || account.name == ".." {
             return Err(Error::UnknownUser(account.name.clone()));
         }
-        let (anchor, mut components, in_home) =
-            split_template(&options.secret, &account.name, &account.home)?;
-        let file = components
-            .pop()
-            .ok_or_else(|| Error::BadOption(format!("secret={}: no file name", options.secret)))?;
-        let mut path = anchor.clone();
-        path.extend(&components);
-        path.push(&file);
-        let (owner, identity) = if in_home {
+        let resolved = template.resolve(&account.name, &account.home)?;
+        let mut path = resolved.anchor.clone();
+        path.extend(&resolved.dirs);
+        path.push(&resolved.file);
+        let (owner, identity) = if resolved.in_home {
             (account.uid, Some(account.identity()?))
         } else {
             // Root-owned storage: the module (root) reads it as itself; it must be root's.
             (Uid::effective(), None)
         };
-        Ok(Store {
-            anchor,
-            dirs: components,
-            file,
+        Ok(FsStore {
+            anchor: resolved.anchor,
+            dirs: resolved.dirs,
+            file: resolved.file,
             owner,
             identity,
-            in_home,
+            in_home: resolved.in_home,
             path,
             last_parsed: ParseCache::default(),
         })
@@ -172,58 +117,6 @@ impl Store {
     /// The state file's full path, for messages.
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// Reads the state without locking (to decide before prompting); `None` if not enrolled.
-    pub fn load(&self) -> Result<Option<State>> {
-        let _as_user = self.assume_identity()?;
-        let Some(dir) = self.open_dirs(false)? else {
-            return Ok(None);
-        };
-        self.read_in(&dir)
-    }
-
-    /// Takes the lock for a read-decide-write cycle. Errors with `NotEnrolled` if the
-    /// directory does not exist, unless `create` (enrollment) makes it, mode 0700.
-    pub fn lock(&self, create: bool) -> Result<Locked<'_>> {
-        let as_user = self.assume_identity()?;
-        let dir = self
-            .open_dirs(create)?
-            .ok_or_else(|| Error::NotEnrolled(self.path.clone()))?;
-        let lock_name = self.sibling(LOCK_SUFFIX);
-        let lock_path = self.path_of(&lock_name);
-        let lock = openat(
-            &dir,
-            lock_name.as_os_str(),
-            OFlag::O_RDWR
-                | OFlag::O_CREAT
-                | OFlag::O_NOFOLLOW
-                | OFlag::O_CLOEXEC
-                | OFlag::O_NONBLOCK,
-            Mode::from_bits_truncate(0o600),
-        )
-        .map_err(|e| self.open_error(&dir, &lock_name, e, "open lock file"))?;
-        self.check_file(&lock, &lock_path)?;
-        let whole_file = libc::flock {
-            l_type: libc::F_WRLCK as libc::c_short,
-            l_whence: libc::SEEK_SET as libc::c_short,
-            l_start: 0,
-            l_len: 0,
-            l_pid: 0,
-        };
-        loop {
-            match fcntl(&lock, FcntlArg::F_OFD_SETLKW(&whole_file)) {
-                Ok(_) => break,
-                Err(Errno::EINTR) => continue,
-                Err(e) => return Err(Error::io(&lock_path, "lock", e)),
-            }
-        }
-        Ok(Locked {
-            store: self,
-            dir,
-            _lock: lock,
-            _as_user: as_user,
-        })
     }
 
     fn assume_identity(&self) -> Result<Option<IdentityGuard>> {
@@ -242,9 +135,8 @@ impl Store {
 
     /// Opens the directory holding the state file: the anchor as given, then every
     /// component without following symlinks, each checked. `None` when one is missing.
-    fn open_dirs(&self, create: bool) -> Result<Option<OwnedFd>> {
-        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-        let mut dir = match nix::fcntl::open(&self.anchor, flags, Mode::empty()) {
+    fn open_dirs(&self, create: Create) -> Result<Option<OwnedFd>> {
+        let mut dir = match safe_fs::open_trusted_dir(&self.anchor) {
             Ok(fd) => fd,
             // A user without a home is simply not enrolled; a missing root-owned store is
             // the admin's mistake, and must not turn `nullok` into "everyone skips 2FA".
@@ -252,9 +144,13 @@ impl Store {
             Err(e) => return Err(Error::io(&self.anchor, "open directory", e)),
         };
         if !self.in_home {
-            let stat = fstat(&dir).map_err(|e| Error::io(&self.anchor, "inspect", e))?;
-            let owner_ok = stat.st_uid == 0 || stat.st_uid == self.owner.as_raw();
-            if !owner_ok || stat.st_mode & 0o022 != 0 {
+            let stat = safe_fs::inspect(&dir).map_err(|e| Error::io(&self.anchor, "inspect", e))?;
+            let expect = Expect {
+                kind: Kind::Any,
+                owner: Owner::RootOr(self.owner.as_raw()),
+                forbidden_mode: 0o022,
+            };
+            if safe_fs::check(&stat, &expect).is_err() {
                 return Err(Error::Unsafe {
                     path: self.anchor.clone(),
                     problem: "the state directory must belong to root and be writable only by it"
@@ -266,25 +162,13 @@ impl Store {
         let mut path = self.anchor.clone();
         for name in &self.dirs {
             path.push(name);
-            let next = match openat(
-                &dir,
-                name.as_os_str(),
-                flags | OFlag::O_NOFOLLOW,
-                Mode::empty(),
-            ) {
+            let next = match safe_fs::open_dir_in(&dir, name) {
                 Ok(fd) => fd,
-                Err(Errno::ENOENT) if create => {
-                    match mkdirat(&dir, name.as_os_str(), Mode::from_bits_truncate(0o700)) {
-                        Ok(()) | Err(Errno::EEXIST) => {}
-                        Err(e) => return Err(Error::io(&path, "create directory", e)),
-                    }
-                    openat(
-                        &dir,
-                        name.as_os_str(),
-                        flags | OFlag::O_NOFOLLOW,
-                        Mode::empty(),
-                    )
-                    .map_err(|e| self.open_error(&dir, name, e, "open directory"))?
+                Err(Errno::ENOENT) if create == Create::Yes => {
+                    safe_fs::make_dir_in(&dir, name)
+                        .map_err(|e| Error::io(&path, "create directory", e))?;
+                    safe_fs::open_dir_in(&dir, name)
+                        .map_err(|e| self.open_error(&dir, name, e, "open directory"))?
                 }
                 Err(Errno::ENOENT) => return Ok(None),
                 Err(e) => return Err(self.open_error(&dir, name, e, "open directory")),
@@ -297,85 +181,81 @@ impl Store {
 
     /// Reads and parses the state file in `dir`; `None` if it does not exist.
     fn read_in(&self, dir: &OwnedFd) -> Result<Option<State>> {
-        let fd = match openat(
-            dir,
-            self.file.as_os_str(),
-            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
-            Mode::empty(),
-        ) {
+        let fd = match safe_fs::open_file_in(dir, &self.file) {
             Ok(fd) => fd,
             Err(Errno::ENOENT) => return Ok(None),
             Err(e) => return Err(self.open_error(dir, &self.file, e, "open")),
         };
         let stat = self.check_file(&fd, &self.path)?;
-        if stat.st_size as u64 > MAX_STATE_SIZE {
-            return Err(Error::corrupt(
-                &self.path,
-                format!("larger than {MAX_STATE_SIZE} bytes"),
-            ));
-        }
-        let mut bytes = Zeroizing::new(Vec::with_capacity(stat.st_size as usize));
-        File::from(fd)
-            .take(MAX_STATE_SIZE + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| Error::io(&self.path, "read", e))?;
-        if bytes.len() as u64 > MAX_STATE_SIZE {
-            return Err(Error::corrupt(&self.path, "grew while being read"));
-        }
+        let bytes = match safe_fs::read_capped(fd, stat.st_size as u64, MAX_STATE_SIZE) {
+            Ok(bytes) => bytes,
+            Err(ReadFailure::TooLarge) => {
+                return Err(Error::corrupt(
+                    &self.path,
+                    format!("larger than {MAX_STATE_SIZE} bytes"),
+                ));
+            }
+            Err(ReadFailure::Grew) => {
+                return Err(Error::corrupt(&self.path, "grew while being read"));
+            }
+            Err(ReadFailure::Io(e)) => return Err(Error::io(&self.path, "read", e)),
+        };
         self.last_parsed.parse(bytes, &self.path).map(Some)
     }
 
     fn check_dir(&self, fd: &OwnedFd, path: &Path) -> Result<()> {
-        let stat = fstat(fd).map_err(|e| Error::io(path, "inspect", e))?;
-        if stat.st_uid != self.owner.as_raw() {
-            return Err(self.wrong_owner(path, &stat));
-        }
-        if stat.st_mode & 0o022 != 0 {
-            return Err(Error::Unsafe {
+        let stat = safe_fs::inspect(fd).map_err(|e| Error::io(path, "inspect", e))?;
+        let expect = Expect {
+            kind: Kind::Any,
+            owner: Owner::Is(self.owner.as_raw()),
+            forbidden_mode: 0o022,
+        };
+        match safe_fs::check(&stat, &expect) {
+            Ok(()) => Ok(()),
+            Err(Violation::Owner { uid }) => Err(self.wrong_owner(path, uid)),
+            // Kind::Any: a directory is refused for its owner or its mode only.
+            Err(Violation::Mode { .. } | Violation::NotRegular) => Err(Error::Unsafe {
                 path: path.to_owned(),
                 problem: format!(
                     "directory is writable by group or others (mode {:o})",
                     stat.st_mode & 0o7777
                 ),
                 fix: format!("chmod 700 {}", path.display()),
-            });
+            }),
         }
-        Ok(())
     }
 
-    fn check_file(&self, fd: &OwnedFd, path: &Path) -> Result<FileStat> {
-        let stat = fstat(fd).map_err(|e| Error::io(path, "inspect", e))?;
-        if SFlag::from_bits_truncate(stat.st_mode & SFlag::S_IFMT.bits()) != SFlag::S_IFREG {
-            return Err(Error::Unsafe {
+    fn check_file(&self, fd: &OwnedFd, path: &Path) -> Result<nix::sys::stat::FileStat> {
+        let stat = safe_fs::inspect(fd).map_err(|e| Error::io(path, "inspect", e))?;
+        let expect = Expect {
+            kind: Kind::RegularFile,
+            owner: Owner::Is(self.owner.as_raw()),
+            forbidden_mode: 0o077,
+        };
+        match safe_fs::check(&stat, &expect) {
+            Ok(()) => Ok(stat),
+            Err(Violation::NotRegular) => Err(Error::Unsafe {
                 path: path.to_owned(),
                 problem: "not a regular file".into(),
                 fix: format!("remove {} and enroll again", path.display()),
-            });
-        }
-        if stat.st_uid != self.owner.as_raw() {
-            return Err(self.wrong_owner(path, &stat));
-        }
-        if stat.st_mode & 0o077 != 0 {
-            return Err(Error::Unsafe {
+            }),
+            Err(Violation::Owner { uid }) => Err(self.wrong_owner(path, uid)),
+            Err(Violation::Mode { mode }) => Err(Error::Unsafe {
                 path: path.to_owned(),
-                problem: format!(
-                    "readable or writable by group or others (mode {:o})",
-                    stat.st_mode & 0o7777
-                ),
+                problem: format!("readable or writable by group or others (mode {mode:o})"),
                 fix: format!("chmod 600 {}", path.display()),
-            });
+            }),
         }
-        Ok(stat)
     }
 
-    fn wrong_owner(&self, path: &Path, stat: &FileStat) -> Error {
+    fn wrong_owner(&self, path: &Path, uid: u32) -> Error {
         let owner = Account::by_uid(self.owner)
             .ok()
             .flatten()
             .map_or_else(|| self.owner.to_string(), |a| a.name);
         Error::Unsafe {
             path: path.to_owned(),
-            problem: format!("owned by uid {}, not by {owner}", stat.st_uid),
+            problem: format!("owned by uid {uid}, not by {owner}"),
             fix: format!("chown {owner} {}", path.display()),
         }
     }
@@ -383,29 +263,20 @@ impl Store {
     /// Names what went wrong opening `name` in `dir`: a symlink gets its own message.
     fn open_error(&self, dir: &OwnedFd, name: &OsStr, errno: Errno, action: &'static str) -> Error {
         let path = self.path_of_component(name);
-        let is_link = fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)
-            .is_ok_and(|s| s.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFLNK.bits());
-        if is_link || errno == Errno::ELOOP {
-            return Error::Unsafe {
+        match safe_fs::why_not_opened(dir, name, errno, self.owner.as_raw()) {
+            OpenFailure::Link => Error::Unsafe {
                 problem: "is a symbolic link; state is never read through a link".into(),
                 fix: format!("replace {} with the real directory or file", path.display()),
                 path,
-            };
-        }
-        if errno == Errno::EACCES
-            && let Ok(stat) = fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)
-            && stat.st_uid != self.owner.as_raw()
-        {
-            return self.wrong_owner(&path, &stat);
-        }
-        if errno == Errno::ENOTDIR {
-            return Error::Unsafe {
+            },
+            OpenFailure::Owner { uid } => self.wrong_owner(&path, uid),
+            OpenFailure::NotDirectory => Error::Unsafe {
                 problem: "is not a directory".into(),
                 fix: format!("remove {}", path.display()),
                 path,
-            };
+            },
+            OpenFailure::Other(errno) => Error::io(path, action, errno),
         }
-        Error::io(path, action, errno)
     }
 
     fn path_of_component(&self, name: &OsStr) -> PathBuf {
@@ -422,24 +293,73 @@ impl Store {
     }
 }
 
+impl Backend for FsStore {
+    fn location(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads the state without locking (to decide before prompting); `None` if not enrolled.
+    fn load(&self) -> Result<Option<State>> {
+        let _as_user = self.assume_identity()?;
+        let Some(dir) = self.open_dirs(Create::No)? else {
+            return Ok(None);
+        };
+        self.read_in(&dir)
+    }
+
+    /// Takes the lock for a read-decide-write cycle. Errors with `NotEnrolled` if the
+    /// directory does not exist, unless `create` (enrollment) makes it, mode 0700.
+    fn lock(&self, create: Create) -> Result<Box<dyn Locked + '_>> {
+        let as_user = self.assume_identity()?;
+        let dir = self
+            .open_dirs(create)?
+            .ok_or_else(|| Error::NotEnrolled(self.path.clone()))?;
+        let lock_name = self.sibling(LOCK_SUFFIX);
+        let lock_path = self.path_of(&lock_name);
+        let lock = safe_fs::open_lock_in(&dir, &lock_name)
+            .map_err(|e| self.open_error(&dir, &lock_name, e, "open lock file"))?;
+        self.check_file(&lock, &lock_path)?;
+        let whole_file = libc::flock {
+            l_type: libc::F_WRLCK as libc::c_short,
+            l_whence: libc::SEEK_SET as libc::c_short,
+            l_start: 0,
+            l_len: 0,
+            l_pid: 0,
+        };
+        loop {
+            match fcntl(&lock, FcntlArg::F_OFD_SETLKW(&whole_file)) {
+                Ok(_) => break,
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(Error::io(&lock_path, "lock", e)),
+            }
+        }
+        Ok(Box::new(FsLocked {
+            store: self,
+            dir,
+            _lock: lock,
+            _as_user: as_user,
+        }))
+    }
+}
+
 /// The store under its lock. Reading, writing and removing happen here only; the lock and
 /// the user identity are released when this is dropped.
-pub struct Locked<'a> {
-    store: &'a Store,
+struct FsLocked<'a> {
+    store: &'a FsStore,
     dir: OwnedFd,
     _lock: OwnedFd,
     // Last: fields drop in order, so the identity is restored after the files are closed.
     _as_user: Option<IdentityGuard>,
 }
 
-impl Locked<'_> {
-    pub fn read(&self) -> Result<Option<State>> {
+impl Locked for FsLocked<'_> {
+    fn read(&self) -> Result<Option<State>> {
         self.store.read_in(&self.dir)
     }
 
     /// Replaces the state atomically: temp file, fsync, rename, fsync of the directory.
     /// On error the old state is intact and the temp file gone.
-    pub fn write(&self, state: &State) -> Result<()> {
+    fn write(&self, state: &State) -> Result<()> {
         let text = state.to_toml()?;
         let temp = self.store.sibling(TEMP_SUFFIX);
         let temp_path = self.store.path_of(&temp);
@@ -448,13 +368,8 @@ impl Locked<'_> {
             Ok(()) | Err(Errno::ENOENT) => {}
             Err(e) => return Err(Error::io(&temp_path, "remove stale", e)),
         }
-        let fd = openat(
-            &self.dir,
-            temp.as_os_str(),
-            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Mode::from_bits_truncate(0o600),
-        )
-        .map_err(|e| Error::io(&temp_path, "create", e))?;
+        let fd = safe_fs::create_new_in(&self.dir, &temp)
+            .map_err(|e| Error::io(&temp_path, "create", e))?;
         let result = write_durably(File::from(fd), text.as_bytes(), &temp_path).and_then(|()| {
             renameat(
                 &self.dir,
@@ -478,8 +393,7 @@ impl Locked<'_> {
     }
 
     /// Removes the state file (the lock file stays: removing it would race other lockers).
-    /// `false` if there was nothing to remove.
-    pub fn remove(&self) -> Result<bool> {
+    fn remove(&self) -> Result<bool> {
         match unlinkat(
             &self.dir,
             self.store.file.as_os_str(),

@@ -1,0 +1,138 @@
+//! `pam-totp recovery-codes`, `disable` and `verify`.
+
+use super::{Done, ask_code, for_whom, out, show_codes};
+use crate::cli::messages::reason_words;
+use crate::cli::prompt::{self, Input};
+use crate::cli::{CliError, Context, now, store};
+use pam_totp::admin::{self, CodesFile, Failure, NewCodes};
+use pam_totp::clock;
+use pam_totp::policy::{Verdict, WrongReason};
+use std::fmt::Write as _;
+use std::path::Path;
+use zeroize::Zeroizing;
+
+pub fn recovery_codes(context: &Context, count: usize, codes_file: Option<&Path>) -> Done {
+    let actor = &context.actor;
+    let codes_file = codes_file.map(CodesFile::new).transpose()?;
+    let store = store(context)?;
+    if actor.needs_proof() {
+        admin::ready_for_code(actor, &store, now()?)?;
+    }
+    let new_codes = NewCodes::make(count)?;
+    if actor.needs_proof() {
+        ask_code(
+            "Current code from the app: ",
+            "the recovery codes were left as they were",
+            |answer| {
+                admin::replace_recovery_codes(
+                    actor,
+                    &store,
+                    Some(answer),
+                    &new_codes,
+                    codes_file.as_ref(),
+                    clock::now()?,
+                    &context.options,
+                )
+            },
+        )?;
+    } else {
+        admin::replace_recovery_codes(
+            actor,
+            &store,
+            None,
+            &new_codes,
+            codes_file.as_ref(),
+            now()?,
+            &context.options,
+        )?;
+    }
+    let mut text = Zeroizing::new(format!(
+        "New recovery codes for {}; the old ones no longer work.\n",
+        actor.target.name
+    ));
+    show_codes(&mut text, &new_codes, codes_file.as_ref(), context);
+    out(&text)?;
+    Ok(format!("replaced the recovery codes ({} new)", count))
+}
+
+pub fn disable(context: &Context) -> Done {
+    let actor = &context.actor;
+    let store = store(context)?;
+    if actor.needs_proof() {
+        admin::ready_for_code(actor, &store, now()?)?;
+        ask_code(
+            "Current code from the app, or a recovery code: ",
+            "two-factor authentication stays on",
+            |answer| admin::disable(actor, &store, Some(answer), clock::now()?, &context.options),
+        )?;
+    } else {
+        admin::disable(actor, &store, None, now()?, &context.options)?;
+    }
+    out(&format!(
+        "Two-factor authentication is off for {0}: the enrollment was removed.\n\
+         Where a service uses pam_totp.so without nullok, {0} cannot log in there until enrolled again\n\
+         (`pam-totp enroll{1}`).\n",
+        actor.target.name,
+        for_whom(context)
+    ))?;
+    Ok("disabled two-factor authentication (enrollment removed)".into())
+}
+
+pub fn verify(context: &Context) -> Done {
+    let actor = &context.actor;
+    let store = store(context)?;
+    admin::ready_for_code(actor, &store, now()?)?;
+    let answer = match prompt::ask("Code to check (from the app, or a recovery code): ")? {
+        Input::Answer(answer) => answer,
+        Input::Interrupted | Input::Closed => {
+            return Err(CliError::Cancelled("nothing was checked"));
+        }
+    };
+    if answer.expose().trim().is_empty() {
+        return Err(CliError::Refused(
+            "no code entered; nothing was checked".into(),
+        ));
+    }
+    let checked = admin::verify(actor, &store, &answer, now()?, &context.options)?;
+    let mut text = String::new();
+    match checked.verdict {
+        Verdict::Totp { .. } => {
+            text.push_str("Accepted: a login would take this code now. It was not used up.\n");
+            let offset = checked.offset_steps.unwrap_or(0);
+            let seconds = offset.unsigned_abs() * checked.period;
+            let _ = match offset {
+                0 => writeln!(text, "The app's clock agrees with this machine's."),
+                o if o < 0 => writeln!(
+                    text,
+                    "The code is from {seconds} seconds ago: the app's clock is behind this machine's (still inside the accepted window)."
+                ),
+                _ => writeln!(
+                    text,
+                    "The code is from {seconds} seconds ahead: the app's clock is ahead of this machine's (still inside the accepted window)."
+                ),
+            };
+        }
+        Verdict::Recovery { .. } => {
+            text.push_str(
+                "Accepted: this is an unused recovery code, and a login would take it now. It was not used up.\n",
+            );
+        }
+        Verdict::Wrong { reason, failures } => {
+            let hint = if reason == WrongReason::WrongCode {
+                ". If the app's code looks right, check the phone's clock"
+            } else {
+                ""
+            };
+            return Err(CliError::Refused(format!(
+                "not accepted: a login would refuse this code now ({}). It counted as a failed attempt ({failures} in a row; after {} in a row, codes are not checked for a while){hint}",
+                reason_words(reason),
+                context.options.max_failures
+            )));
+        }
+        Verdict::Throttled { seconds } => {
+            return Err(Failure::Refused(Verdict::Throttled { seconds }).into());
+        }
+    }
+    out(&text)?;
+    Ok("verified a code (accepted, not used up)".into())
+}

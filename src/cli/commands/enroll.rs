@@ -1,0 +1,160 @@
+//! `pam-totp enroll`.
+
+use super::{Done, TRIES, ask_code, for_whom, note, out, read_secret, show_codes};
+use crate::cli::args::EnrollArgs;
+use crate::cli::messages::{self, PAM_LINE};
+use crate::cli::prompt::{self, Input};
+use crate::cli::{CliError, Context, now, qr, store};
+use pam_totp::admin::{self, CodesFile, Enrollment, NewCodes};
+use pam_totp::clock;
+use pam_totp::otp::HashAlgorithm;
+use pam_totp::secret::SecretString;
+use std::fmt::Write as _;
+use zeroize::Zeroizing;
+
+/// What `enroll --json` prints, in this order.
+#[derive(serde::Serialize)]
+struct Provisioned<'a> {
+    user: &'a str,
+    secret: &'a str,
+    otpauth_uri: &'a str,
+    recovery_codes: Vec<&'a str>,
+}
+
+pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
+    let actor = &context.actor;
+    let imported = match args.secret.as_deref() {
+        Some("-") => Some(read_secret()?),
+        Some(text) => Some(SecretString::new(text.to_owned())),
+        None => None,
+    };
+    let mut enrollment = Enrollment::new(
+        imported.as_ref().map(SecretString::expose),
+        args.algorithm.into(),
+        args.digits,
+        args.period,
+    )?;
+    let codes_file = args.codes_file.as_deref().map(CodesFile::new).transpose()?;
+    let store = store(context)?;
+    let replacing = pam_totp::store::Store::enrolled(&store)?.is_some();
+    if replacing && actor.needs_proof() {
+        note(&format!(
+            "{} is already enrolled. To replace the enrollment, first enter a current code from the app (or a recovery code).\n",
+            actor.target.name
+        ))?;
+        admin::ready_for_code(actor, &store, now()?)?;
+        ask_code(
+            "Current code: ",
+            "the enrollment was left as it was",
+            |answer| admin::prove(actor, &store, answer, clock::now()?, &context.options),
+        )?;
+    }
+    let issuer = args.issuer.unwrap_or_else(admin::default_issuer);
+    let label = args
+        .label
+        .unwrap_or_else(|| admin::default_label(&actor.target.name));
+    let uri = enrollment.otpauth_uri(&issuer, &label);
+    // What the log line says; known once confirmed (or not), before the enrollment is saved.
+    let what =
+        |enrollment: &Enrollment| messages::enrolled(enrollment, args.recovery_codes, replacing);
+
+    if args.json {
+        let secret = Zeroizing::new(enrollment.secret().expose().to_owned());
+        let new_codes = NewCodes::make(args.recovery_codes)?;
+        let done = what(&enrollment);
+        enrollment.save(actor, &store, &new_codes, codes_file.as_ref(), now()?)?;
+        let codes: Vec<&str> = new_codes.shown().iter().map(SecretString::expose).collect();
+        let object = serde_json::to_string(&Provisioned {
+            user: &actor.target.name,
+            secret: secret.as_str(),
+            otpauth_uri: uri.as_str(),
+            recovery_codes: codes,
+        })
+        .map_err(|e| CliError::Refused(format!("cannot write JSON: {e}")))?;
+        let text = Zeroizing::new(format!("{object}\n"));
+        out(&text)?;
+        return Ok(done);
+    }
+
+    let mut text = Zeroizing::new(String::new());
+    if let Some(drawing) = qr::render(&uri, args.qr, args.invert).map_err(CliError::Refused)? {
+        text.push_str(&drawing);
+        text.push_str("\nScan the QR code with an authenticator app, or add this key by hand:\n");
+    } else {
+        text.push_str("Add this key to an authenticator app:\n");
+    }
+    let _ = writeln!(text, "\n    {}\n", enrollment.grouped_secret().as_str());
+    let _ = writeln!(
+        text,
+        "Apps accept the key in upper or lower case, and the spaces are optional."
+    );
+    let _ = writeln!(
+        text,
+        "Type: time-based (TOTP); account: {label}; issuer: {issuer};\n{}, {} digits, a new code every {} seconds.",
+        enrollment.algorithm().as_str(),
+        enrollment.digits(),
+        enrollment.period()
+    );
+    if enrollment.algorithm() != HashAlgorithm::SHA1
+        || enrollment.digits() != 6
+        || enrollment.period() != 30
+    {
+        text.push_str(
+            "Note: some apps (Google Authenticator among them) ignore settings other than SHA1, 6 digits, 30 seconds; check that the app's codes are accepted.\n",
+        );
+    }
+    let _ = writeln!(text, "otpauth URI: {}\n", uri.as_str());
+    out(&text)?;
+    drop(text);
+
+    if !args.no_confirm {
+        let question = format!(
+            "Code shown by the app for {label} ({} digits): ",
+            enrollment.digits()
+        );
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let answer = match prompt::ask(&question)? {
+                Input::Answer(answer) => answer,
+                Input::Interrupted | Input::Closed => {
+                    return Err(CliError::Cancelled("nothing was saved"));
+                }
+            };
+            if enrollment.confirm(&answer, now()?, &context.options)? {
+                break;
+            }
+            if tries == TRIES {
+                return Err(CliError::Refused(format!(
+                    "no code matched in {TRIES} tries; nothing was saved. Check that the phone's clock is right and that the app shows an entry for {label}, then run `pam-totp enroll` again"
+                )));
+            }
+            note(
+                "That code does not match. Check that the app shows the entry just added, and type the code it shows now.\n",
+            )?;
+        }
+        note("The code matches.\n")?;
+    }
+
+    let new_codes = NewCodes::make(args.recovery_codes)?;
+    let done = what(&enrollment);
+    enrollment.save(actor, &store, &new_codes, codes_file.as_ref(), now()?)?;
+
+    let mut text = Zeroizing::new(format!(
+        "\nTwo-factor authentication is set up for {}{}.\n",
+        actor.target.name,
+        if replacing {
+            "; the old enrollment and its recovery codes no longer work"
+        } else {
+            ""
+        }
+    ));
+    show_codes(&mut text, &new_codes, codes_file.as_ref(), context);
+    let _ = write!(
+        text,
+        "\nNext:\n  - Logins ask for a code once an administrator adds this line to the service's\n    file in /etc/pam.d (for example /etc/pam.d/sshd), after the password line:\n        {PAM_LINE}\n  - `pam-totp status{0}` shows the enrollment; `pam-totp verify{0}` checks a code\n    without using it up.\n",
+        for_whom(context)
+    );
+    out(&text)?;
+    Ok(done)
+}

@@ -1,0 +1,199 @@
+//! The `secret=` template, parsed once into a [`SecretPath`]: `~/…` or `%h/…` below the home
+//! from the passwd database, or an absolute path with `%u` for root-owned storage.
+
+use crate::error::{Error, Result};
+use std::ffi::OsString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Where a user's state lives, as the admin wrote it, checked.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretPath {
+    text: String,
+    base: Base,
+    /// The components below the base, each a sequence of pieces.
+    components: Vec<Vec<Piece>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Base {
+    Home,
+    /// The admin's fixed prefix: the directories before the first one with a '%'.
+    Fixed(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Text(String),
+    User,
+}
+
+/// A template for one user: the anchor (opened as given), the directories below it (each
+/// opened without following links), and the file name.
+#[derive(Debug, Clone)]
+pub(crate) struct Resolved {
+    pub(crate) anchor: PathBuf,
+    pub(crate) dirs: Vec<OsString>,
+    pub(crate) file: OsString,
+    pub(crate) in_home: bool,
+}
+
+/// Prints as the text the admin wrote (the `debug` option logs it).
+impl fmt::Debug for SecretPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.text, f)
+    }
+}
+
+impl fmt::Display for SecretPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl SecretPath {
+    pub fn parse(template: &str) -> Result<SecretPath> {
+        let bad = |why: &str| Error::BadOption(format!("secret={template}: {why}"));
+        let (base, rest) = if let Some(rest) = template
+            .strip_prefix("~/")
+            .or_else(|| template.strip_prefix("%h/"))
+        {
+            (Base::Home, rest)
+        } else if template.starts_with('/') {
+            let cut = match template.find('%') {
+                Some(percent) => template[..percent].rfind('/').unwrap_or(0),
+                None => return Err(bad("an absolute path must contain %u, one file per user")),
+            };
+            let anchor = if cut == 0 { "/" } else { &template[..cut] };
+            (Base::Fixed(PathBuf::from(anchor)), &template[cut + 1..])
+        } else {
+            return Err(bad("must start with ~/, %h/ or /"));
+        };
+        let mut components = Vec::new();
+        for part in rest.split('/') {
+            let pieces = pieces(part).map_err(&bad)?;
+            // The same check as for a real user: a template that is empty or "." for a
+            // plain name is refused here, once.
+            check_component(&expand(&pieces, "user")).map_err(&bad)?;
+            components.push(pieces);
+        }
+        Ok(SecretPath {
+            text: template.to_owned(),
+            base,
+            components,
+        })
+    }
+
+    /// The text the admin wrote.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether the state is kept below the users' homes (otherwise: storage root manages).
+    pub fn in_home(&self) -> bool {
+        self.base == Base::Home
+    }
+
+    /// The path for one user.
+    pub(crate) fn resolve(&self, user: &str, home: &Path) -> Result<Resolved> {
+        let bad = |why: &str| Error::BadOption(format!("secret={}: {why}", self.text));
+        let mut dirs = Vec::with_capacity(self.components.len());
+        for pieces in &self.components {
+            let expanded = expand(pieces, user);
+            check_component(&expanded).map_err(&bad)?;
+            dirs.push(OsString::from(expanded));
+        }
+        let file = dirs.pop().ok_or_else(|| bad("no file name"))?;
+        let (anchor, in_home) = match &self.base {
+            Base::Home => (home.to_owned(), true),
+            Base::Fixed(anchor) => (anchor.clone(), false),
+        };
+        Ok(Resolved {
+            anchor,
+            dirs,
+            file,
+            in_home,
+        })
+    }
+}
+
+fn pieces(part: &str) -> std::result::Result<Vec<Piece>, &'static str> {
+    let mut pieces = Vec::new();
+    let mut text = String::new();
+    let mut chars = part.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            text.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('u') => {
+                if !text.is_empty() {
+                    pieces.push(Piece::Text(std::mem::take(&mut text)));
+                }
+                pieces.push(Piece::User);
+            }
+            Some('%') => text.push('%'),
+            _ => return Err("only %u and %% may appear after the start (%h only first)"),
+        }
+    }
+    if !text.is_empty() {
+        pieces.push(Piece::Text(text));
+    }
+    Ok(pieces)
+}
+
+fn expand(pieces: &[Piece], user: &str) -> String {
+    pieces
+        .iter()
+        .map(|piece| match piece {
+            Piece::Text(text) => text.as_str(),
+            Piece::User => user,
+        })
+        .collect()
+}
+
+fn check_component(expanded: &str) -> std::result::Result<(), &'static str> {
+    if expanded.is_empty() || expanded == "." || expanded == ".." {
+        return Err("empty, . and .. components are not allowed");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_resolve_per_user() {
+        let home = SecretPath::parse("~/.config/pam-totp/state.toml").unwrap();
+        assert!(home.in_home());
+        let resolved = home.resolve("alice", Path::new("/home/alice")).unwrap();
+        assert_eq!(resolved.anchor, Path::new("/home/alice"));
+        assert_eq!(resolved.dirs, [".config", "pam-totp"]);
+        assert_eq!(resolved.file, "state.toml");
+
+        let fixed = SecretPath::parse("/var/lib/pam-totp/%u/100%%.toml").unwrap();
+        assert!(!fixed.in_home());
+        let resolved = fixed.resolve("bob", Path::new("/home/bob")).unwrap();
+        assert_eq!(resolved.anchor, Path::new("/var/lib/pam-totp"));
+        assert_eq!(resolved.dirs, ["bob"]);
+        assert_eq!(resolved.file, "100%.toml");
+        assert_eq!(format!("{fixed:?}"), "\"/var/lib/pam-totp/%u/100%%.toml\"");
+    }
+
+    #[test]
+    fn bad_templates_are_refused_with_the_reason() {
+        for (template, why) in [
+            ("/var/lib/pam-totp/state.toml", "must contain %u"),
+            ("relative/%u", "must start with"),
+            ("~/a/%h", "only %u and %%"),
+            ("~/a//b", "empty, . and .."),
+            ("~/../b", "empty, . and .."),
+        ] {
+            let err = SecretPath::parse(template).unwrap_err().to_string();
+            assert!(err.contains(why), "{template}: {err}");
+            assert!(err.contains(&format!("secret={template}")), "{err}");
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! The login: the whole `pam_sm_authenticate` decision, written against a
+//! [`Conversation`], a [`Store`], a user lookup and a clock, all passed in ([`Env`]), so it
+//! holds no FFI and reads nothing itself: the PAM front end supplies the real ones, tests
+//! and the fuzz target their own.
+
+pub mod conversation;
+
+pub use conversation::{Conversation, ConversationFailed};
+
+use crate::config::{FirstPass, Options};
+use crate::error::{Error, Result};
+use crate::input::split_forwarded;
+use crate::log::Priority;
+use crate::policy::{CountFailure, Policy, Verdict};
+use crate::privileges::{Account, Accounts};
+use crate::secret::SecretString;
+use crate::state::Method;
+use crate::store::{Prepared, Store};
+
+const FORWARD_PASS_PROMPT: &str = "Password and verification code: ";
+
+/// What the login works with besides the conversation and the options.
+pub struct Env<'a> {
+    /// Where users are looked up ([`PasswdDatabase`](crate::privileges::PasswdDatabase)).
+    pub accounts: &'a dyn Accounts,
+    /// The store of an account ([`FsStore::for_account`](crate::store::fs::FsStore::for_account)).
+    pub store_for: &'a dyn Fn(&Account) -> Result<Box<dyn Store + 'a>>,
+    /// The time now ([`clock::now`](crate::clock::now)); read when the login starts and
+    /// again when the code has been typed.
+    pub clock: &'a dyn Fn() -> Result<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success(Method),
+    /// Not enrolled, and the admin chose `nullok`.
+    Ignore,
+    /// Wrong, replayed, malformed or empty code; unknown user; not enrolled.
+    Denied,
+    /// The state could not be read, trusted or written.
+    Unavailable,
+    /// Too many failed codes: refused without checking.
+    Throttled,
+    BadConfig,
+    ConversationFailed,
+}
+
+/// What happened, and the one log line that says so (never a secret or a code).
+#[derive(Debug)]
+pub struct Decision {
+    pub outcome: Outcome,
+    pub priority: Priority,
+    pub message: String,
+}
+
+impl Decision {
+    fn new(outcome: Outcome, message: String) -> Decision {
+        let priority = match outcome {
+            Outcome::Success(_) | Outcome::Ignore => Priority::Info,
+            Outcome::Denied | Outcome::Throttled | Outcome::ConversationFailed => Priority::Notice,
+            Outcome::Unavailable | Outcome::BadConfig => Priority::Error,
+        };
+        Decision {
+            outcome,
+            priority,
+            message,
+        }
+    }
+
+    fn unavailable(user: &str, error: &Error) -> Decision {
+        Decision::new(
+            Outcome::Unavailable,
+            format!("cannot check {user}: {error}"),
+        )
+    }
+
+    fn throttled(user: &str, seconds: u64, conv: &mut dyn Conversation) -> Decision {
+        conv.error(&format!(
+            "Too many wrong codes. Try again in {seconds} seconds."
+        ));
+        Decision::new(
+            Outcome::Throttled,
+            format!("refused {user}: throttled for {seconds} more seconds"),
+        )
+    }
+}
+
+/// The whole `pam_sm_authenticate` decision for `user`.
+pub fn authenticate(
+    user: &str,
+    options: &Options,
+    env: &Env<'_>,
+    conv: &mut dyn Conversation,
+) -> Decision {
+    let now = match (env.clock)() {
+        Ok(now) => now,
+        Err(e) => return Decision::unavailable(user, &e),
+    };
+    let account = match env.accounts.by_name(user) {
+        Ok(Some(account)) => account,
+        Ok(None) => {
+            ask_anyway(options, conv);
+            return Decision::new(Outcome::Denied, format!("refused unknown user {user:?}"));
+        }
+        Err(e) => return Decision::unavailable(user, &e),
+    };
+    let store = match (env.store_for)(&account) {
+        Ok(store) => store,
+        Err(e @ Error::BadOption(_)) => {
+            return Decision::new(Outcome::BadConfig, format!("cannot check {user}: {e}"));
+        }
+        Err(e) => return Decision::unavailable(user, &e),
+    };
+    // Read once before prompting, unlocked: whether to ask at all (nullok, throttling)
+    // must be known first, and the lock must never be held while a person types.
+    let digits = match store.prepare(now) {
+        Ok(Prepared::Ready { digits }) => digits,
+        Ok(Prepared::Throttled { seconds }) => return Decision::throttled(user, seconds, conv),
+        Ok(Prepared::NotEnrolled) if options.nullok => {
+            return Decision::new(
+                Outcome::Ignore,
+                format!(
+                    "ignored {user}: not enrolled (nullok), no {}",
+                    store.location().display()
+                ),
+            );
+        }
+        Ok(Prepared::NotEnrolled) => {
+            ask_anyway(options, conv);
+            return Decision::new(
+                Outcome::Denied,
+                format!(
+                    "refused {user}: not enrolled, no {}",
+                    store.location().display()
+                ),
+            );
+        }
+        Err(e) => return Decision::unavailable(user, &e),
+    };
+    let first = match first_answer(options, conv, digits) {
+        Ok(answer) => answer,
+        Err(outcome) => return refused_before_checking(user, outcome),
+    };
+    let decision = check_answer(user, &*store, &first, options, env, conv);
+    if !(first.count == CountFailure::No && decision.outcome == Outcome::Denied) {
+        return decision;
+    }
+    // try_first_pass: the earlier token was not a code; ask for one.
+    match prompt_code(options, conv) {
+        Ok(code) => {
+            let answer = Answer {
+                code,
+                count: CountFailure::Yes,
+            };
+            check_answer(user, &*store, &answer, options, env, conv)
+        }
+        Err(outcome) => refused_before_checking(user, outcome),
+    }
+}
+
+fn refused_before_checking(user: &str, outcome: Outcome) -> Decision {
+    let why = match outcome {
+        Outcome::ConversationFailed => "the conversation with the client failed",
+        _ => "no code given (use_first_pass and no earlier token)",
+    };
+    Decision::new(outcome, format!("refused {user}: {why}"))
+}
+
+/// Prompts as for a real check, so that whether anyone is asked for a code does not tell
+/// who has an account or an enrollment; the answers are thrown away.
+fn ask_anyway(options: &Options, conv: &mut dyn Conversation) {
+    if let Ok(answer) = first_answer(options, conv, 6)
+        && answer.count == CountFailure::No
+    {
+        let _ = prompt_code(options, conv);
+    }
+}
+
+/// One answer to check. An earlier module's token tried first (`try_first_pass`) may well
+/// be the password, so a miss is not counted as a failure (`CountFailure::No`).
+struct Answer {
+    code: SecretString,
+    count: CountFailure,
+}
+
+fn prompt_code(
+    options: &Options,
+    conv: &mut dyn Conversation,
+) -> std::result::Result<SecretString, Outcome> {
+    conv.prompt(&options.prompt, options.echo)
+        .map(Option::unwrap_or_default)
+        .map_err(|ConversationFailed| Outcome::ConversationFailed)
+}
+
+/// The first answer to check, as the options say: a prompt, PAM_AUTHTOK, or the tail of a
+/// combined password+code prompt (`forward_pass`, which hands the password on).
+fn first_answer(
+    options: &Options,
+    conv: &mut dyn Conversation,
+    digits: u8,
+) -> std::result::Result<Answer, Outcome> {
+    let answer = |code, count| Answer { code, count };
+    if options.forward_pass {
+        let combined = conv
+            .prompt(FORWARD_PASS_PROMPT, options.echo)
+            .map_err(|ConversationFailed| Outcome::ConversationFailed)?
+            .unwrap_or_default();
+        let (password, code) = split_forwarded(&combined, digits);
+        conv.set_authtok(&password);
+        return Ok(answer(code, CountFailure::Yes));
+    }
+    match options.first_pass {
+        FirstPass::Prompt => Ok(answer(prompt_code(options, conv)?, CountFailure::Yes)),
+        FirstPass::Use => Ok(answer(
+            conv.authtok().ok_or(Outcome::Denied)?,
+            CountFailure::Yes,
+        )),
+        FirstPass::Try => match conv.authtok() {
+            Some(code) => Ok(answer(code, CountFailure::No)),
+            None => Ok(answer(prompt_code(options, conv)?, CountFailure::Yes)),
+        },
+    }
+}
+
+/// Checks one answer through the store (which records the result), and tells the user
+/// what they need to know (recovery codes left).
+fn check_answer(
+    user: &str,
+    store: &dyn Store,
+    answer: &Answer,
+    options: &Options,
+    env: &Env<'_>,
+    conv: &mut dyn Conversation,
+) -> Decision {
+    // The time the code was typed, not when the prompt went out: typing takes a while.
+    let recorded = (env.clock)().and_then(|now| {
+        store.check_and_record(&answer.code, now, Policy::from(options), answer.count)
+    });
+    let recorded = match recorded {
+        Ok(recorded) => recorded,
+        Err(e @ Error::NotEnrolled(_)) => {
+            return Decision::new(Outcome::Denied, format!("refused {user}: {e}"));
+        }
+        Err(e) => return Decision::unavailable(user, &e),
+    };
+    match recorded.verdict {
+        Verdict::Totp { .. } => Decision::new(
+            Outcome::Success(Method::Totp),
+            format!("accepted TOTP code for {user}"),
+        ),
+        Verdict::Recovery { remaining } => {
+            conv.info(&recovery_notice(remaining));
+            Decision::new(
+                Outcome::Success(Method::Recovery),
+                format!("accepted recovery code for {user}, {remaining} left"),
+            )
+        }
+        Verdict::Throttled { seconds } => Decision::throttled(user, seconds, conv),
+        Verdict::Wrong { reason, failures } => {
+            let mut message = format!("refused {user}: {}", reason.as_str());
+            if answer.count == CountFailure::Yes {
+                message.push_str(&format!(" ({failures} consecutive failures"));
+                if failures >= options.max_failures {
+                    message.push_str(", now throttled");
+                }
+                message.push(')');
+            }
+            if let Some(e) = recorded.unrecorded {
+                message.push_str(&format!("; the failure was not recorded: {e}"));
+            }
+            Decision::new(Outcome::Denied, message)
+        }
+    }
+}
+
+/// What a person who logged in with a recovery code is told.
+pub fn recovery_notice(remaining: usize) -> String {
+    match remaining {
+        0 => {
+            "You used your last recovery code. Run `pam-totp recovery-codes` now to make new ones."
+                .into()
+        }
+        1 => "Recovery code accepted; 1 is left. Run `pam-totp recovery-codes` to make new ones."
+            .into(),
+        n => format!(
+            "Recovery code accepted; {n} are left. Run `pam-totp recovery-codes` to make new ones."
+        ),
+    }
+}

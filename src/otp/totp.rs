@@ -1,0 +1,184 @@
+//! TOTP (RFC 6238) through totp-rs: the code of a time step, and which step of a window a
+//! typed code belongs to.
+
+use super::{HashAlgorithm, MAX_WINDOW, OtpParams, decode_secret};
+use crate::error::{Error, Result};
+use crate::secret::SecretString;
+use totp_rs::{Algorithm, Builder, Totp};
+
+/// The TOTP generator. Skew 0: the window is ours to walk (see [`find_totp_step`]), so
+/// replayed steps are skipped before comparing.
+fn totp(secret: &SecretString, params: OtpParams) -> Result<Totp> {
+    let secret =
+        decode_secret(secret).ok_or_else(|| Error::Internal("secret is not base32".into()))?;
+    let algorithm = match params.algorithm {
+        HashAlgorithm::SHA1 => Algorithm::SHA1,
+        HashAlgorithm::SHA256 => Algorithm::SHA256,
+        HashAlgorithm::SHA512 => Algorithm::SHA512,
+    };
+    // build_noncompliant: totp-rs insists on 128-bit secrets, but secrets imported from
+    // other systems are often 80 bits. Digits and period were validated with the state.
+    Ok(Builder::new()
+        .with_secret(secret)
+        .with_algorithm(algorithm)
+        .with_digits(params.digits)
+        .with_step_duration(params.period)
+        .with_skew(0)
+        .build_noncompliant())
+}
+
+pub fn time_step(now: u64, period: u64) -> u64 {
+    now / period
+}
+
+/// How a TOTP code compares with the codes of the steps in the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TotpMatch {
+    /// The code of this step, which comes after the last accepted one.
+    Fresh(u64),
+    /// The code of a step at or before the last accepted one: used already.
+    Replayed,
+    NoMatch,
+}
+
+/// Finds the step in `now ± window` whose code is `code`; steps up to `last_step` are
+/// used already. Every candidate is compared (in constant time, by totp-rs) so the time
+/// taken does not depend on which one matched.
+pub fn find_totp_step(
+    secret: &SecretString,
+    params: OtpParams,
+    last_step: Option<u64>,
+    code: &SecretString,
+    now: u64,
+    window: u32,
+) -> Result<TotpMatch> {
+    let totp = totp(secret, params)?;
+    // Options are checked when parsed; the cap here keeps any caller from asking for
+    // billions of HMACs.
+    let window = window.min(MAX_WINDOW);
+    let current = time_step(now, params.period);
+    let first = current.saturating_sub(u64::from(window));
+    let last = current.saturating_add(u64::from(window));
+    let mut fresh = None;
+    let mut replayed = false;
+    for step in first..=last {
+        let matches = step
+            .checked_mul(params.period)
+            .and_then(|time| totp.check(code.expose(), time))
+            .is_some();
+        let is_fresh = last_step.is_none_or(|last_step| step > last_step);
+        if matches && is_fresh {
+            fresh = fresh.or(Some(step));
+        } else if matches {
+            replayed = true;
+        }
+    }
+    Ok(match (fresh, replayed) {
+        (Some(step), _) => TotpMatch::Fresh(step),
+        (None, true) => TotpMatch::Replayed,
+        (None, false) => TotpMatch::NoMatch,
+    })
+}
+
+/// Generates the code for a time (for the CLI's self-check and tests).
+pub fn code_at(secret: &SecretString, params: OtpParams, time: u64) -> Result<SecretString> {
+    Ok(SecretString::new(
+        totp(secret, params)?.generate(time).to_string(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::otp::new_secret;
+    use totp_rs::Secret;
+
+    fn params(algorithm: HashAlgorithm, digits: u8) -> OtpParams {
+        OtpParams {
+            algorithm,
+            digits,
+            period: 30,
+        }
+    }
+
+    /// RFC 6238 Appendix B: the seeds are the ASCII bytes "1234567890" repeated to 20, 32
+    /// and 64 bytes; 8 digits.
+    #[test]
+    fn rfc6238_test_vectors() {
+        let sha1 = b"12345678901234567890".to_vec();
+        let sha256 = b"12345678901234567890123456789012".to_vec();
+        let sha512 = b"1234567890123456789012345678901234567890123456789012345678901234".to_vec();
+        let vectors: [(u64, &str, &str, &str); 6] = [
+            (59, "94287082", "46119246", "90693936"),
+            (1111111109, "07081804", "68084774", "25091201"),
+            (1111111111, "14050471", "67062674", "99943326"),
+            (1234567890, "89005924", "91819424", "93441116"),
+            (2000000000, "69279037", "90698825", "38618901"),
+            (20000000000, "65353130", "77737706", "47863826"),
+        ];
+        for (algorithm, seed, column) in [
+            (HashAlgorithm::SHA1, &sha1, 1),
+            (HashAlgorithm::SHA256, &sha256, 2),
+            (HashAlgorithm::SHA512, &sha512, 3),
+        ] {
+            let secret =
+                SecretString::new(Secret::new(seed.clone().into_boxed_slice()).to_base32());
+            let params = params(algorithm, 8);
+            for vector in vectors {
+                let expected = [vector.1, vector.2, vector.3][column - 1];
+                let code = code_at(&secret, params, vector.0).unwrap();
+                assert_eq!(code.expose(), expected, "{algorithm:?} at {}", vector.0);
+                let step = find_totp_step(&secret, params, None, &code, vector.0, 0).unwrap();
+                assert_eq!(step, TotpMatch::Fresh(vector.0 / 30));
+            }
+        }
+    }
+
+    #[test]
+    fn window_edges() {
+        let secret = new_secret().unwrap();
+        let params = params(HashAlgorithm::SHA1, 6);
+        let now = 1_700_000_000;
+        for (offset, accepted) in [(-2i64, false), (-1, true), (0, true), (1, true), (2, false)] {
+            let time = (now as i64 + offset * 30) as u64;
+            let code = code_at(&secret, params, time).unwrap();
+            let found = find_totp_step(&secret, params, None, &code, now, 1).unwrap();
+            assert_eq!(
+                matches!(found, TotpMatch::Fresh(_)),
+                accepted,
+                "offset {offset}"
+            );
+        }
+    }
+
+    #[test]
+    fn steps_up_to_the_last_accepted_one_are_refused() {
+        let secret = new_secret().unwrap();
+        let params = params(HashAlgorithm::SHA1, 6);
+        let now = 1_700_000_000;
+        let code = code_at(&secret, params, now).unwrap();
+        let last_step = Some(time_step(now, 30));
+        assert_eq!(
+            find_totp_step(&secret, params, last_step, &code, now, 1).unwrap(),
+            TotpMatch::Replayed
+        );
+        let next = code_at(&secret, params, now + 30).unwrap();
+        assert!(matches!(
+            find_totp_step(&secret, params, last_step, &next, now, 1).unwrap(),
+            TotpMatch::Fresh(_)
+        ));
+    }
+
+    #[test]
+    fn the_window_is_capped() {
+        let secret = new_secret().unwrap();
+        let params = params(HashAlgorithm::SHA1, 6);
+        let now = 1_700_000_000;
+        let far = code_at(&secret, params, now + 30 * u64::from(MAX_WINDOW + 1)).unwrap();
+        let found = find_totp_step(&secret, params, None, &far, now, u32::MAX).unwrap();
+        assert_ne!(
+            found,
+            TotpMatch::Fresh(now / 30 + u64::from(MAX_WINDOW) + 1)
+        );
+    }
+}

@@ -1,0 +1,235 @@
+//! The rules for one answer, pure over the model: which codes are accepted (window, replay,
+//! single-use recovery codes) and how failures throttle further attempts. It sits below
+//! the store, because a store that checks codes itself (the filesystem store; a
+//! privileged helper; a database) applies exactly these rules.
+
+use crate::config::Options;
+use crate::error::Result;
+use crate::input::{self, Entered};
+use crate::otp::{self, TotpMatch};
+use crate::recovery;
+use crate::secret::SecretString;
+use crate::state::{LastSuccess, Method, State};
+
+/// First lockout after `max_failures` consecutive failures; each further failure doubles it.
+pub const THROTTLE_BASE_SECONDS: u64 = 30;
+pub const THROTTLE_MAX_SECONDS: u64 = 3600;
+
+/// The options that decide about an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Time steps before and after now a TOTP code may come from.
+    pub window: u32,
+    /// Consecutive failed codes before attempts are refused for a while.
+    pub max_failures: u32,
+}
+
+impl From<&Options> for Policy {
+    fn from(options: &Options) -> Self {
+        Policy {
+            window: options.window,
+            max_failures: options.max_failures,
+        }
+    }
+}
+
+/// Whether a wrong answer counts toward throttling. `No` for a token tried in passing
+/// (`try_first_pass`: it may well be the password).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountFailure {
+    Yes,
+    No,
+}
+
+/// Why an answer was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WrongReason {
+    /// The code of a time step at or before the last accepted one.
+    Replayed,
+    WrongCode,
+    WrongRecoveryCode,
+    /// Neither a TOTP code nor a recovery code.
+    Malformed,
+    Empty,
+}
+
+impl WrongReason {
+    /// The words in log lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WrongReason::Replayed => "replayed code",
+            WrongReason::WrongCode => "wrong code",
+            WrongReason::WrongRecoveryCode => "wrong recovery code",
+            WrongReason::Malformed => "malformed code",
+            WrongReason::Empty => "empty code",
+        }
+    }
+}
+
+/// What checking one answer did to the state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Totp { step: u64 },
+    Recovery { remaining: usize },
+    Wrong { reason: WrongReason, failures: u32 },
+    Throttled { seconds: u64 },
+}
+
+impl Verdict {
+    pub fn accepted(self) -> bool {
+        matches!(self, Verdict::Totp { .. } | Verdict::Recovery { .. })
+    }
+
+    /// Whether the state must be written back after this verdict.
+    pub fn changes_state(self, count: CountFailure) -> bool {
+        match self {
+            Verdict::Throttled { .. } => false,
+            Verdict::Wrong { .. } => count == CountFailure::Yes,
+            Verdict::Totp { .. } | Verdict::Recovery { .. } => true,
+        }
+    }
+}
+
+/// Checks an answer against the state and records the result in it: an accepted code is
+/// burned and the failure count reset; a wrong one (if counted) counts toward throttling.
+/// The caller writes the state back, under the same lock it was read with.
+pub fn judge(
+    state: &mut State,
+    answer: &SecretString,
+    now: u64,
+    policy: Policy,
+    count: CountFailure,
+) -> Result<Verdict> {
+    if let Some(seconds) = state.throttled_for(now) {
+        return Ok(Verdict::Throttled { seconds });
+    }
+    let reason = match input::classify(answer.expose(), state.digits) {
+        Entered::Totp(code) => {
+            let found = otp::find_totp_step(
+                &state.secret,
+                state.params(),
+                state.last_step,
+                &code,
+                now,
+                policy.window,
+            )?;
+            match found {
+                TotpMatch::Fresh(step) => {
+                    state.last_step = Some(step);
+                    record_success(state, now, Method::Totp);
+                    return Ok(Verdict::Totp { step });
+                }
+                TotpMatch::Replayed => WrongReason::Replayed,
+                TotpMatch::NoMatch => WrongReason::WrongCode,
+            }
+        }
+        Entered::Recovery { id, code } => {
+            match recovery::verify_recovery_code(&state.recovery_codes, &id, &code)? {
+                Some(index) => {
+                    state.recovery_codes.remove(index);
+                    record_success(state, now, Method::Recovery);
+                    return Ok(Verdict::Recovery {
+                        remaining: state.recovery_codes.len(),
+                    });
+                }
+                None => WrongReason::WrongRecoveryCode,
+            }
+        }
+        Entered::Malformed => WrongReason::Malformed,
+        Entered::Empty => WrongReason::Empty,
+    };
+    if count == CountFailure::Yes {
+        record_failure(state, now, policy.max_failures);
+    }
+    Ok(Verdict::Wrong {
+        reason,
+        failures: state.throttle.failures,
+    })
+}
+
+fn record_success(state: &mut State, now: u64, method: Method) {
+    state.throttle = Default::default();
+    state.last_success = Some(LastSuccess { time: now, method });
+}
+
+fn record_failure(state: &mut State, now: u64, max_failures: u32) {
+    let failures = state.throttle.failures.saturating_add(1);
+    state.throttle.failures = failures;
+    if failures >= max_failures {
+        let doublings = (failures - max_failures).min(16);
+        let delay = (THROTTLE_BASE_SECONDS << doublings).min(THROTTLE_MAX_SECONDS);
+        state.throttle.locked_until = now.saturating_add(delay);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::otp::HashAlgorithm;
+
+    fn state() -> State {
+        State::new(
+            otp::new_secret().unwrap(),
+            HashAlgorithm::SHA1,
+            6,
+            30,
+            vec![],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn throttling_doubles_and_resets_on_success() {
+        let policy = Policy::from(&Options::default());
+        let mut state = state();
+        let now = 1_700_000_000;
+        let wrong = SecretString::new("000000".into());
+        let mut locks = vec![];
+        for _ in 0..7 {
+            // A wrong code may by chance be right; make sure it is not.
+            if state.code_at(now).unwrap() == wrong {
+                return;
+            }
+            state.throttle.locked_until = 0;
+            judge(&mut state, &wrong, now, policy, CountFailure::Yes).unwrap();
+            locks.push(state.throttle.locked_until.saturating_sub(now));
+        }
+        assert_eq!(locks, vec![0, 0, 0, 0, 30, 60, 120]);
+        state.throttle.locked_until = now + 10;
+        let good = state.code_at(now).unwrap();
+        assert_eq!(
+            judge(&mut state, &good, now, policy, CountFailure::Yes).unwrap(),
+            Verdict::Throttled { seconds: 10 }
+        );
+        assert!(
+            judge(&mut state, &good, now + 10, policy, CountFailure::Yes)
+                .unwrap()
+                .accepted()
+        );
+        assert_eq!(state.throttle, Default::default());
+    }
+
+    #[test]
+    fn an_uncounted_miss_changes_nothing() {
+        let policy = Policy::from(&Options::default());
+        let mut state = state();
+        let before = state.clone();
+        let verdict = judge(
+            &mut state,
+            &SecretString::new("not a code".into()),
+            1_700_000_000,
+            policy,
+            CountFailure::No,
+        )
+        .unwrap();
+        assert!(matches!(
+            verdict,
+            Verdict::Wrong {
+                reason: WrongReason::Malformed,
+                failures: 0
+            }
+        ));
+        assert!(!verdict.changes_state(CountFailure::No));
+        assert_eq!(state, before);
+    }
+}

@@ -1,0 +1,187 @@
+//! Recovery codes: single-use codes that stand in for the app. Made from the OS generator,
+//! stored only as argon2id hashes (with a non-secret id that picks the one hash to check).
+
+use crate::error::{Error, Result};
+use crate::secret::{SecretString, random_bytes};
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Argon2, Params};
+
+/// Recovery-code alphabet: no 0/O, 1/I/L, so a code read off paper is typed right.
+pub const RECOVERY_ALPHABET: &[u8; 31] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+/// Characters per group, and of the id (the first group).
+pub const GROUP: usize = 4;
+/// Five groups of four: the first is the id, the other sixteen characters (79 bits) exist
+/// only as an argon2id hash.
+const RECOVERY_GROUPS: usize = 5;
+/// Characters of a code without its dashes.
+pub const RECOVERY_LEN: usize = GROUP * RECOVERY_GROUPS;
+/// Characters of a code as shown, with its dashes.
+pub const RECOVERY_DASHED_LEN: usize = RECOVERY_LEN + RECOVERY_GROUPS - 1;
+pub const MAX_RECOVERY_CODES: usize = 100;
+
+/// Argon2id cost for new recovery codes (OWASP's 19 MiB, 2 passes, 1 lane). The codes carry
+/// 79 random bits, so the hash guards against offline guessing with room to spare.
+const ARGON2_M_KIB: u32 = 19 * 1024;
+const ARGON2_T: u32 = 2;
+const ARGON2_P: u32 = 1;
+const ARGON2_OUTPUT: usize = 32;
+/// The most a state file may ask for: a hostile file must not make a login allocate
+/// gigabytes or spin for minutes.
+const MAX_M_KIB: u32 = 64 * 1024;
+const MAX_T: u32 = 8;
+const MAX_P: u32 = 4;
+const MAX_SALT: usize = 64;
+const MAX_OUTPUT: usize = 64;
+
+/// A recovery code as stored: only its argon2id hash, and the non-secret id (the code's
+/// first group) that says which hash to check, so a check costs one argon2 verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryCodeHash {
+    pub id: String,
+    pub hash: String,
+}
+
+pub fn is_recovery_id(id: &str) -> bool {
+    id.len() == GROUP && id.bytes().all(|b| RECOVERY_ALPHABET.contains(&b))
+}
+
+/// `count` new recovery codes: the readable codes (to show once) and their hashes (to store).
+pub fn new_recovery_codes(count: usize) -> Result<(Vec<SecretString>, Vec<RecoveryCodeHash>)> {
+    let mut shown = Vec::with_capacity(count);
+    let mut stored: Vec<RecoveryCodeHash> = Vec::with_capacity(count);
+    while stored.len() < count {
+        let code = random_recovery_code()?;
+        let id = code.expose()[..GROUP].to_owned();
+        if stored.iter().any(|c| c.id == id) {
+            continue; // ids pick the hash to check, so they must be unique
+        }
+        let hash = hash_recovery_code(&code)?;
+        shown.push(format_recovery_code(&code));
+        stored.push(RecoveryCodeHash { id, hash });
+    }
+    Ok((shown, stored))
+}
+
+fn random_recovery_code() -> Result<SecretString> {
+    let mut code = String::with_capacity(RECOVERY_LEN);
+    while code.len() < RECOVERY_LEN {
+        let bytes = random_bytes::<32>().map_err(|e| Error::Internal(format!("random: {e}")))?;
+        // Rejection sampling keeps every character equally likely: 248 = 8 × 31.
+        for &b in bytes.iter().filter(|&&b| b < 248) {
+            if code.len() < RECOVERY_LEN {
+                code.push(char::from(RECOVERY_ALPHABET[usize::from(b) % 31]));
+            }
+        }
+    }
+    Ok(SecretString::new(code))
+}
+
+fn format_recovery_code(code: &SecretString) -> SecretString {
+    let groups: Vec<&str> = (0..RECOVERY_GROUPS)
+        .map(|i| &code.expose()[i * GROUP..(i + 1) * GROUP])
+        .collect();
+    SecretString::new(groups.join("-"))
+}
+
+fn argon2() -> Result<Argon2<'static>> {
+    let params = Params::new(ARGON2_M_KIB, ARGON2_T, ARGON2_P, Some(ARGON2_OUTPUT))
+        .map_err(|e| Error::Internal(format!("argon2 parameters: {e}")))?;
+    Ok(Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        params,
+    ))
+}
+
+fn hash_recovery_code(code: &SecretString) -> Result<String> {
+    let salt = random_bytes::<16>().map_err(|e| Error::Internal(format!("random: {e}")))?;
+    argon2()?
+        .hash_password_with_salt(code.expose().as_bytes(), salt.as_ref())
+        .map(|hash| hash.to_string())
+        .map_err(|e| Error::Internal(format!("argon2: {e}")))
+}
+
+/// Checks that a stored hash is argon2id with parameters under our caps.
+pub fn check_recovery_hash(phc: &str) -> std::result::Result<(), String> {
+    parse_capped(phc).map(|_| ())
+}
+
+fn parse_capped(phc: &str) -> std::result::Result<PasswordHash, String> {
+    let hash = PasswordHash::new(phc).map_err(|_| "hash is not a PHC string".to_string())?;
+    if hash.algorithm.as_str() != "argon2id" {
+        return Err("hash is not argon2id".into());
+    }
+    let params = Params::try_from(&hash).map_err(|_| "bad argon2 parameters".to_string())?;
+    if params.m_cost() > MAX_M_KIB || params.t_cost() > MAX_T || params.p_cost() > MAX_P {
+        return Err(format!(
+            "argon2 cost above the cap (m ≤ {MAX_M_KIB} KiB, t ≤ {MAX_T}, p ≤ {MAX_P})"
+        ));
+    }
+    let salt_ok = hash.salt.as_ref().is_some_and(|s| s.len() <= MAX_SALT);
+    let output_ok = hash
+        .hash
+        .as_ref()
+        .is_some_and(|h| (16..=MAX_OUTPUT).contains(&h.len()));
+    if !salt_ok || !output_ok {
+        return Err("argon2 salt or output length out of range".into());
+    }
+    Ok(hash)
+}
+
+/// The index of the stored recovery code that `code` (id + secret) matches. Exactly one
+/// argon2 computation whether or not the id exists, so timing does not tell which ids do.
+pub fn verify_recovery_code(
+    stored: &[RecoveryCodeHash],
+    id: &str,
+    code: &SecretString,
+) -> Result<Option<usize>> {
+    let Some(index) = stored.iter().position(|c| c.id == id) else {
+        // Unknown id: pay the same cost as a real check.
+        let salt = [0u8; 16];
+        let _ = argon2()?.hash_password_with_salt(code.expose().as_bytes(), &salt);
+        return Ok(None);
+    };
+    let hash = parse_capped(&stored[index].hash).map_err(Error::Internal)?;
+    let verified = Argon2::default()
+        .verify_password(code.expose().as_bytes(), &hash)
+        .is_ok();
+    Ok(verified.then_some(index))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::{Entered, classify};
+
+    #[test]
+    fn recovery_codes_verify_once_each() {
+        let (shown, stored) = new_recovery_codes(3).unwrap();
+        assert_eq!(shown.len(), 3);
+        for (i, code) in shown.iter().enumerate() {
+            assert_eq!(code.expose().len(), 24);
+            let Entered::Recovery { id, code } = classify(&code.expose().to_lowercase(), 6) else {
+                panic!("generated code does not classify")
+            };
+            assert_eq!(verify_recovery_code(&stored, &id, &code).unwrap(), Some(i));
+            assert!(!stored[i].hash.contains(code.expose()));
+        }
+        let Entered::Recovery { id, code } = classify(
+            &shown[0].expose().replace(&shown[0].expose()[5..9], "2222"),
+            6,
+        ) else {
+            panic!()
+        };
+        assert_eq!(verify_recovery_code(&stored, &id, &code).unwrap(), None);
+    }
+
+    #[test]
+    fn hostile_argon2_parameters_are_refused() {
+        let hostile = "$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHRzYWx0$YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY";
+        assert!(check_recovery_hash(hostile).unwrap_err().contains("cap"));
+        let slow = "$argon2id$v=19$m=1024,t=100000,p=1$c2FsdHNhbHRzYWx0$YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY";
+        assert!(check_recovery_hash(slow).is_err());
+        let argon2i = "$argon2i$v=19$m=1024,t=1,p=1$c2FsdHNhbHRzYWx0$YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY";
+        assert!(check_recovery_hash(argon2i).is_err());
+    }
+}

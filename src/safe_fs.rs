@@ -1,0 +1,274 @@
+//! Opening files that decide who gets in, safely, written once: every component below a
+//! trusted directory is opened with O_NOFOLLOW (never through a symbolic link), checks are
+//! made on the open descriptor (fstat, so nothing can be swapped in between), and reads are
+//! capped. Callers (the config file, the state store, the recovery codes file) choose what
+//! to expect and turn a [`Violation`] into their own message.
+
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag, open, openat};
+use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat, mkdirat};
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+use zeroize::Zeroizing;
+
+const DIR_FLAGS: OFlag = OFlag::O_RDONLY
+    .union(OFlag::O_DIRECTORY)
+    .union(OFlag::O_CLOEXEC);
+/// New files: never an existing one, never through a link, private from the start.
+const NEW_FILE_FLAGS: OFlag = OFlag::O_WRONLY
+    .union(OFlag::O_CREAT)
+    .union(OFlag::O_EXCL)
+    .union(OFlag::O_NOFOLLOW)
+    .union(OFlag::O_CLOEXEC);
+const PRIVATE: Mode = Mode::S_IRUSR.union(Mode::S_IWUSR);
+
+/// Opens a directory the admin named (a home, a fixed prefix): as given, links included.
+pub(crate) fn open_trusted_dir(path: &Path) -> nix::Result<OwnedFd> {
+    open(path, DIR_FLAGS, Mode::empty())
+}
+
+/// Opens a file the admin named (the config file) for reading, as given. O_NONBLOCK: a FIFO
+/// put there must not hang a login.
+pub(crate) fn open_trusted_file(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
+/// Opens the directory `name` in `dir`, never through a link.
+pub(crate) fn open_dir_in(dir: &OwnedFd, name: &OsStr) -> nix::Result<OwnedFd> {
+    openat(dir, name, DIR_FLAGS | OFlag::O_NOFOLLOW, Mode::empty())
+}
+
+/// Makes the directory `name` in `dir`, mode 0700; one that exists already is fine.
+pub(crate) fn make_dir_in(dir: &OwnedFd, name: &OsStr) -> nix::Result<()> {
+    match mkdirat(dir, name, Mode::S_IRWXU) {
+        Ok(()) | Err(Errno::EEXIST) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Opens the file `name` in `dir` for reading, never through a link, never blocking.
+pub(crate) fn open_file_in(dir: &OwnedFd, name: &OsStr) -> nix::Result<OwnedFd> {
+    openat(
+        dir,
+        name,
+        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
+        Mode::empty(),
+    )
+}
+
+/// Opens (or makes, mode 0600) the lock file `name` in `dir`, never through a link.
+pub(crate) fn open_lock_in(dir: &OwnedFd, name: &OsStr) -> nix::Result<OwnedFd> {
+    openat(
+        dir,
+        name,
+        OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
+        PRIVATE,
+    )
+}
+
+/// Makes a new file `name` in `dir`, mode 0600: never an existing file, never a link.
+pub(crate) fn create_new_in(dir: &OwnedFd, name: &OsStr) -> nix::Result<OwnedFd> {
+    openat(dir, name, NEW_FILE_FLAGS, PRIVATE)
+}
+
+/// Makes a new file at `path`, mode 0600: never an existing file, never a link.
+pub(crate) fn create_new(path: &Path) -> nix::Result<OwnedFd> {
+    open(path, NEW_FILE_FLAGS, PRIVATE)
+}
+
+/// What kind of file is expected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    RegularFile,
+    /// Opened with O_DIRECTORY already, or anything the caller accepts.
+    Any,
+}
+
+/// Who may own it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Owner {
+    Is(u32),
+    RootOr(u32),
+}
+
+/// What an open file must be.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Expect {
+    pub(crate) kind: Kind,
+    pub(crate) owner: Owner,
+    /// Permission bits that must be clear (0o022: nobody else may write; 0o077: private).
+    pub(crate) forbidden_mode: u32,
+}
+
+/// How an open file fails its [`Expect`], checked in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Violation {
+    NotRegular,
+    Owner { uid: u32 },
+    Mode { mode: u32 },
+}
+
+pub(crate) fn inspect(fd: impl AsFd) -> nix::Result<FileStat> {
+    fstat(fd)
+}
+
+/// Checks an open file's stat against what is expected.
+pub(crate) fn check(stat: &FileStat, expect: &Expect) -> Result<(), Violation> {
+    let is_regular =
+        SFlag::from_bits_truncate(stat.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFREG;
+    if expect.kind == Kind::RegularFile && !is_regular {
+        return Err(Violation::NotRegular);
+    }
+    let owner_ok = match expect.owner {
+        Owner::Is(uid) => stat.st_uid == uid,
+        Owner::RootOr(uid) => stat.st_uid == 0 || stat.st_uid == uid,
+    };
+    if !owner_ok {
+        return Err(Violation::Owner { uid: stat.st_uid });
+    }
+    if stat.st_mode & expect.forbidden_mode != 0 {
+        return Err(Violation::Mode {
+            mode: stat.st_mode & 0o7777,
+        });
+    }
+    Ok(())
+}
+
+/// Why opening `name` in `dir` failed, as far as it matters to the person fixing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OpenFailure {
+    /// A symbolic link: never followed.
+    Link,
+    /// Permission denied, and owned by someone other than `expected_owner`.
+    Owner {
+        uid: u32,
+    },
+    NotDirectory,
+    Other(Errno),
+}
+
+/// Looks (without following links) at what refused to open.
+pub(crate) fn why_not_opened(
+    dir: &OwnedFd,
+    name: &OsStr,
+    errno: Errno,
+    expected_owner: u32,
+) -> OpenFailure {
+    let is_link = fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)
+        .is_ok_and(|s| s.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFLNK.bits());
+    if is_link || errno == Errno::ELOOP {
+        return OpenFailure::Link;
+    }
+    if errno == Errno::EACCES
+        && let Ok(stat) = fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)
+        && stat.st_uid != expected_owner
+    {
+        return OpenFailure::Owner { uid: stat.st_uid };
+    }
+    if errno == Errno::ENOTDIR {
+        return OpenFailure::NotDirectory;
+    }
+    OpenFailure::Other(errno)
+}
+
+/// A capped read that did not succeed.
+#[derive(Debug)]
+pub(crate) enum ReadFailure {
+    /// More than the cap.
+    TooLarge,
+    /// Within the cap when inspected, more when read.
+    Grew,
+    Io(io::Error),
+}
+
+/// Reads a whole file of at most `cap` bytes (`size`: what fstat said). Zeroizing: it may
+/// hold a secret.
+pub(crate) fn read_capped(
+    file: impl Into<File>,
+    size: u64,
+    cap: u64,
+) -> Result<Zeroizing<Vec<u8>>, ReadFailure> {
+    if size > cap {
+        return Err(ReadFailure::TooLarge);
+    }
+    let mut bytes = Zeroizing::new(Vec::with_capacity(size as usize));
+    file.into()
+        .take(cap + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ReadFailure::Io)?;
+    if bytes.len() as u64 > cap {
+        return Err(ReadFailure::Grew);
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn dir_fd(path: &Path) -> OwnedFd {
+        open_trusted_dir(path).unwrap()
+    }
+
+    #[test]
+    fn links_below_the_trusted_directory_are_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("real"), "x").unwrap();
+        symlink(dir.path().join("real"), dir.path().join("link")).unwrap();
+        let fd = dir_fd(dir.path());
+        let errno = open_file_in(&fd, OsStr::new("link")).unwrap_err();
+        assert_eq!(
+            why_not_opened(&fd, OsStr::new("link"), errno, 0),
+            OpenFailure::Link
+        );
+        assert!(create_new_in(&fd, OsStr::new("link")).is_err());
+        assert!(create_new_in(&fd, OsStr::new("real")).is_err());
+    }
+
+    #[test]
+    fn checks_come_in_order_kind_owner_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let stat = inspect(dir_fd(dir.path())).unwrap();
+        let me = stat.st_uid;
+        let expect = |kind, owner, forbidden_mode| Expect {
+            kind,
+            owner,
+            forbidden_mode,
+        };
+        assert_eq!(
+            check(&stat, &expect(Kind::RegularFile, Owner::Is(me + 1), 0o777)),
+            Err(Violation::NotRegular)
+        );
+        assert_eq!(
+            check(&stat, &expect(Kind::Any, Owner::Is(me + 1), 0o777)),
+            Err(Violation::Owner { uid: me })
+        );
+        assert!(matches!(
+            check(&stat, &expect(Kind::Any, Owner::RootOr(me), 0o700)),
+            Err(Violation::Mode { .. })
+        ));
+        assert_eq!(
+            check(&stat, &expect(Kind::Any, Owner::RootOr(me), 0)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn reads_are_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, "12345").unwrap();
+        let read = |size, cap| read_capped(File::open(&path).unwrap(), size, cap);
+        assert_eq!(read(5, 5).unwrap().as_slice(), b"12345");
+        assert!(matches!(read(5, 4), Err(ReadFailure::TooLarge)));
+        assert!(matches!(read(3, 4), Err(ReadFailure::Grew)));
+    }
+}

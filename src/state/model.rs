@@ -1,0 +1,155 @@
+//! The state of one user, independent of any file format: the enrollment (secret and code
+//! parameters), the replay guard, throttling, the last success and the recovery codes.
+//! Every rule a state must satisfy is checked here, whatever it was read from.
+
+use crate::error::{Error, Result};
+use crate::otp::{
+    self, DIGITS, HashAlgorithm, MAX_SECRET_BYTES, MIN_SECRET_BYTES, OtpParams, PERIODS,
+};
+use crate::recovery::{self, MAX_RECOVERY_CODES, RecoveryCodeHash};
+use crate::secret::SecretString;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Totp,
+    Recovery,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Totp => "totp",
+            Method::Recovery => "recovery",
+        }
+    }
+}
+
+/// Consecutive failed codes, and until when attempts are refused unchecked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Throttle {
+    pub failures: u32,
+    /// Unix time before which attempts are refused unchecked.
+    pub locked_until: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastSuccess {
+    pub time: u64,
+    pub method: Method,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct State {
+    /// The TOTP secret in base32.
+    pub secret: SecretString,
+    pub algorithm: HashAlgorithm,
+    pub digits: u8,
+    pub period: u64,
+    /// The last accepted time step (the replay guard).
+    pub last_step: Option<u64>,
+    pub throttle: Throttle,
+    pub last_success: Option<LastSuccess>,
+    pub recovery_codes: Vec<RecoveryCodeHash>,
+}
+
+/// What can be told about an enrollment without its secret (status, a store that keeps
+/// the secret to itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enrolled {
+    pub params: OtpParams,
+    pub recovery_codes_left: usize,
+    pub last_success: Option<LastSuccess>,
+    pub throttle: Throttle,
+}
+
+impl State {
+    /// A fresh enrollment.
+    pub fn new(
+        secret: SecretString,
+        algorithm: HashAlgorithm,
+        digits: u8,
+        period: u64,
+        recovery_codes: Vec<RecoveryCodeHash>,
+    ) -> Result<State> {
+        let state = State {
+            secret,
+            algorithm,
+            digits,
+            period,
+            last_step: None,
+            throttle: Throttle::default(),
+            last_success: None,
+            recovery_codes,
+        };
+        state.validate().map_err(Error::BadOption)?;
+        Ok(state)
+    }
+
+    pub fn params(&self) -> OtpParams {
+        OtpParams {
+            algorithm: self.algorithm,
+            digits: self.digits,
+            period: self.period,
+        }
+    }
+
+    /// The enrollment without its secret.
+    pub fn enrolled(&self) -> Enrolled {
+        Enrolled {
+            params: self.params(),
+            recovery_codes_left: self.recovery_codes.len(),
+            last_success: self.last_success,
+            throttle: self.throttle.clone(),
+        }
+    }
+
+    /// Checks every value a hostile or damaged file could get wrong; the message names the
+    /// field, never its value.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        let secret_len = otp::decode_secret(&self.secret)
+            .ok_or_else(|| "secret is not valid base32".to_string())?
+            .as_bytes()
+            .len();
+        if !(MIN_SECRET_BYTES..=MAX_SECRET_BYTES).contains(&secret_len) {
+            return Err(format!(
+                "secret must be {}..{} bits long",
+                MIN_SECRET_BYTES * 8,
+                MAX_SECRET_BYTES * 8
+            ));
+        }
+        if !DIGITS.contains(&self.digits) {
+            return Err("digits must be 6, 7 or 8".into());
+        }
+        if !PERIODS.contains(&self.period) {
+            return Err(format!(
+                "period must be {} to {} seconds",
+                PERIODS.start(),
+                PERIODS.end()
+            ));
+        }
+        if self.recovery_codes.len() > MAX_RECOVERY_CODES {
+            return Err(format!("more than {MAX_RECOVERY_CODES} recovery codes"));
+        }
+        for (i, code) in self.recovery_codes.iter().enumerate() {
+            if !recovery::is_recovery_id(&code.id) {
+                return Err(format!("recovery code {} has a malformed id", i + 1));
+            }
+            if self.recovery_codes[..i].iter().any(|c| c.id == code.id) {
+                return Err(format!("recovery code {} repeats an id", i + 1));
+            }
+            recovery::check_recovery_hash(&code.hash)
+                .map_err(|problem| format!("recovery code {}: {problem}", i + 1))?;
+        }
+        Ok(())
+    }
+
+    /// Seconds left before attempts are checked again, if throttled now.
+    pub fn throttled_for(&self, now: u64) -> Option<u64> {
+        (self.throttle.locked_until > now).then(|| self.throttle.locked_until - now)
+    }
+
+    /// The code of `time` (tests, the CLI's self-checks).
+    pub fn code_at(&self, time: u64) -> Result<SecretString> {
+        otp::code_at(&self.secret, self.params(), time)
+    }
+}

@@ -1,0 +1,150 @@
+//! The store seam: what the login and the admin operations need from wherever a user's
+//! state lives, at the level they need it. Before prompting: what to ask ([`Prepared`]).
+//! After the answer: check it and record the result atomically ([`Store::check_and_record`]).
+//! A backend that checks codes itself and never hands out the secret (a privileged helper
+//! over a pipe, a fleet database) implements [`Store`] directly; one that can lock, read and
+//! write a [`State`] implements [`transaction::Backend`] and gets these rules for free:
+//!
+//! - [`fs::FsStore`]: the state file (lock file, atomic replace).
+
+pub mod fs;
+pub mod transaction;
+
+use crate::error::{Error, Result};
+use crate::policy::{CountFailure, Policy, Verdict};
+use crate::recovery::RecoveryCodeHash;
+use crate::secret::SecretString;
+use crate::state::{Enrolled, State};
+use std::path::Path;
+
+/// What to ask before prompting, read without the lock (a person may take a while).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prepared {
+    NotEnrolled,
+    /// Too many wrong codes: nothing is checked for this many more seconds.
+    Throttled {
+        seconds: u64,
+    },
+    /// Ask for a code; a TOTP code has this many digits.
+    Ready {
+        digits: u8,
+    },
+}
+
+/// What checking an answer did.
+#[derive(Debug)]
+pub struct Recorded {
+    pub verdict: Verdict,
+    /// A failure that could not be written down (the answer is refused all the same).
+    pub unrecorded: Option<Error>,
+}
+
+/// What a change of an enrollment needs first.
+#[derive(Debug, Clone, Copy)]
+pub enum Proof<'a> {
+    /// Root acting for another user: nothing is asked.
+    NotNeeded,
+    /// A current code from the app or a recovery code; burned when accepted.
+    Code(&'a SecretString),
+    /// A current code from the app only (a recovery code is refused unchecked).
+    TotpCode(&'a SecretString),
+}
+
+/// Why a change was not made, when it is not an error of the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    NotEnrolled,
+    /// The proof was throttled, or wrong (and counted as a failure).
+    Proof(Verdict),
+    /// A recovery code where only a code from the app is accepted.
+    TotpRequired,
+    /// The [`BeforeCommit`] step failed; it knows why.
+    Aborted,
+}
+
+#[derive(Debug)]
+pub enum ChangeError {
+    Refused(Refusal),
+    Failed(Error),
+}
+
+impl From<Error> for ChangeError {
+    fn from(error: Error) -> Self {
+        ChangeError::Failed(error)
+    }
+}
+
+pub type Change<T> = std::result::Result<T, ChangeError>;
+
+/// Work done inside a change, under the lock, just before the new state is committed (the
+/// recovery codes file): if it fails nothing is committed; if the commit fails it is undone.
+pub trait BeforeCommit {
+    fn run(&mut self) -> std::result::Result<(), Aborted>;
+    fn undo(&mut self);
+}
+
+/// A [`BeforeCommit`] step failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Aborted;
+
+/// No work before the commit.
+pub struct NothingBefore;
+
+impl BeforeCommit for NothingBefore {
+    fn run(&mut self) -> std::result::Result<(), Aborted> {
+        Ok(())
+    }
+    fn undo(&mut self) {}
+}
+
+/// What `verify` found: the verdict, and the period to tell clock drift in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    pub verdict: Verdict,
+    pub period: u64,
+}
+
+/// A user's state, wherever it lives.
+pub trait Store {
+    /// Where the state lives, for messages.
+    fn location(&self) -> &Path;
+
+    /// Before prompting: whether to ask, and for how many digits.
+    fn prepare(&self, now: u64) -> Result<Prepared>;
+
+    /// Checks `answer` and records the result atomically: an accepted code is burned (if
+    /// that cannot be written, this is an error, never a success); a wrong one is counted
+    /// when `count` says so. `Error::NotEnrolled` when the enrollment went away.
+    fn check_and_record(
+        &self,
+        answer: &SecretString,
+        now: u64,
+        policy: Policy,
+        count: CountFailure,
+    ) -> Result<Recorded>;
+
+    /// The enrollment without its secret; `None` if not enrolled.
+    fn enrolled(&self) -> Result<Option<Enrolled>>;
+
+    /// Proves a current code (TOTP or recovery) and burns it.
+    fn prove(&self, answer: &SecretString, now: u64, policy: Policy) -> Change<Verdict>;
+
+    /// Whether a login would accept `answer` now, without using it up; a wrong one counts.
+    fn verify(&self, answer: &SecretString, now: u64, policy: Policy) -> Change<Verified>;
+
+    /// Replaces any enrollment with `state` (making the directories if needed).
+    fn enroll(&self, state: &State, before_commit: &mut dyn BeforeCommit) -> Change<()>;
+
+    /// Replaces every recovery code, after `proof`.
+    fn replace_recovery_codes(
+        &self,
+        proof: Proof<'_>,
+        codes: &[RecoveryCodeHash],
+        now: u64,
+        policy: Policy,
+        before_commit: &mut dyn BeforeCommit,
+    ) -> Change<()>;
+
+    /// Removes the enrollment, after `proof`.
+    fn remove(&self, proof: Proof<'_>, now: u64, policy: Policy) -> Change<()>;
+}

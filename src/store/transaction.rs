@@ -1,0 +1,237 @@
+//! The rules of every change, written once over a [`Backend`] that can read, lock and
+//! write a [`State`]: read under the lock, decide, write, in that order, and what happens
+//! when a write fails. [`FsStore`](super::fs::FsStore) and
+//! `MemoryStore` are backends; any backend is a [`Store`].
+
+use super::{
+    BeforeCommit, Change, ChangeError, Prepared, Proof, Recorded, Refusal, Store, Verified,
+};
+use crate::error::{Error, Result};
+use crate::input::{self, Entered};
+use crate::policy::{self, CountFailure, Policy, Verdict};
+use crate::recovery::RecoveryCodeHash;
+use crate::secret::SecretString;
+use crate::state::{Enrolled, State};
+use std::path::Path;
+
+/// Whether taking the lock may create what is missing (enrollment) or finds it absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Create {
+    Yes,
+    No,
+}
+
+/// Storage that can be read, and locked for a read-decide-write cycle.
+pub trait Backend {
+    fn location(&self) -> &Path;
+    /// Reads without the lock; `None` if not enrolled.
+    fn load(&self) -> Result<Option<State>>;
+    /// Takes the lock. `Error::NotEnrolled` when there is nowhere to keep a state, unless
+    /// `create`.
+    fn lock(&self, create: Create) -> Result<Box<dyn Locked + '_>>;
+}
+
+/// A backend under its lock; the lock is released when this is dropped.
+pub trait Locked {
+    fn read(&self) -> Result<Option<State>>;
+    /// Replaces the state atomically: on error the old one is intact.
+    fn write(&self, state: &State) -> Result<()>;
+    /// Removes the state; `false` if there was none.
+    fn remove(&self) -> Result<bool>;
+}
+
+/// A borrowed backend is one too (a test keeps its store and lends it to the login).
+impl<B: Backend + ?Sized> Backend for &B {
+    fn location(&self) -> &Path {
+        (**self).location()
+    }
+    fn load(&self) -> Result<Option<State>> {
+        (**self).load()
+    }
+    fn lock(&self, create: Create) -> Result<Box<dyn Locked + '_>> {
+        (**self).lock(create)
+    }
+}
+
+impl<B: Backend> Store for B {
+    fn location(&self) -> &Path {
+        Backend::location(self)
+    }
+
+    fn prepare(&self, now: u64) -> Result<Prepared> {
+        Ok(match self.load()? {
+            None => Prepared::NotEnrolled,
+            Some(state) => match state.throttled_for(now) {
+                Some(seconds) => Prepared::Throttled { seconds },
+                None => Prepared::Ready {
+                    digits: state.digits,
+                },
+            },
+        })
+    }
+
+    fn check_and_record(
+        &self,
+        answer: &SecretString,
+        now: u64,
+        policy: Policy,
+        count: CountFailure,
+    ) -> Result<Recorded> {
+        let locked = self.lock(Create::No)?;
+        let mut state = locked
+            .read()?
+            .ok_or_else(|| Error::NotEnrolled(Backend::location(self).to_owned()))?;
+        let verdict = policy::judge(&mut state, answer, now, policy, count)?;
+        if !verdict.changes_state(count) {
+            return Ok(Recorded {
+                verdict,
+                unrecorded: None,
+            });
+        }
+        match locked.write(&state) {
+            Ok(()) => Ok(Recorded {
+                verdict,
+                unrecorded: None,
+            }),
+            // A success that cannot be burned is no success.
+            Err(e) if verdict.accepted() => Err(e),
+            // A failure that cannot be recorded is still a failure; the caller logs it.
+            Err(e) => Ok(Recorded {
+                verdict,
+                unrecorded: Some(e),
+            }),
+        }
+    }
+
+    fn enrolled(&self) -> Result<Option<Enrolled>> {
+        Ok(self.load()?.map(|state| state.enrolled()))
+    }
+
+    fn prove(&self, answer: &SecretString, now: u64, policy: Policy) -> Change<Verdict> {
+        let (locked, mut state) = lock_existing(self)?;
+        let verdict = judge_proof(&*locked, &mut state, answer, now, policy)?;
+        // A success that cannot be burned is no success.
+        locked.write(&state)?;
+        Ok(verdict)
+    }
+
+    fn verify(&self, answer: &SecretString, now: u64, policy: Policy) -> Change<Verified> {
+        let (locked, state) = lock_existing(self)?;
+        let mut trial = state.clone();
+        let verdict = policy::judge(&mut trial, answer, now, policy, CountFailure::Yes)?;
+        // Only a wrong code is written down: an accepted one is not used up.
+        if let Verdict::Wrong { .. } = verdict {
+            locked.write(&trial)?;
+        }
+        Ok(Verified {
+            verdict,
+            period: state.period,
+        })
+    }
+
+    fn enroll(&self, state: &State, before_commit: &mut dyn BeforeCommit) -> Change<()> {
+        let locked = match self.lock(Create::Yes) {
+            Ok(locked) => locked,
+            Err(Error::NotEnrolled(_)) => return Err(ChangeError::Refused(Refusal::NotEnrolled)),
+            Err(e) => return Err(e.into()),
+        };
+        if before_commit.run().is_err() {
+            return Err(ChangeError::Refused(Refusal::Aborted));
+        }
+        if let Err(e) = locked.write(state) {
+            before_commit.undo();
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    fn replace_recovery_codes(
+        &self,
+        proof: Proof<'_>,
+        codes: &[RecoveryCodeHash],
+        now: u64,
+        policy: Policy,
+        before_commit: &mut dyn BeforeCommit,
+    ) -> Change<()> {
+        let (locked, mut state) = lock_existing(self)?;
+        let proved = check_proof(&*locked, &mut state, proof, now, policy)?;
+        let burned = state.clone();
+        state.recovery_codes = codes.to_vec();
+        if before_commit.run().is_err() {
+            // The accepted code stays used up; the old recovery codes stay valid.
+            if proved {
+                locked.write(&burned)?;
+            }
+            return Err(ChangeError::Refused(Refusal::Aborted));
+        }
+        if let Err(e) = locked.write(&state) {
+            before_commit.undo();
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    fn remove(&self, proof: Proof<'_>, now: u64, policy: Policy) -> Change<()> {
+        let (locked, mut state) = lock_existing(self)?;
+        check_proof(&*locked, &mut state, proof, now, policy)?;
+        if !locked.remove()? {
+            return Err(ChangeError::Refused(Refusal::NotEnrolled));
+        }
+        Ok(())
+    }
+}
+
+/// Locks an existing enrollment; a missing state (or nowhere to keep one) is not enrolled.
+fn lock_existing<B: Backend + ?Sized>(backend: &B) -> Change<(Box<dyn Locked + '_>, State)> {
+    let locked = match backend.lock(Create::No) {
+        Ok(locked) => locked,
+        Err(Error::NotEnrolled(_)) => return Err(ChangeError::Refused(Refusal::NotEnrolled)),
+        Err(e) => return Err(e.into()),
+    };
+    let state = locked
+        .read()?
+        .ok_or(ChangeError::Refused(Refusal::NotEnrolled))?;
+    Ok((locked, state))
+}
+
+/// Checks the proof a change asks for; `true` if a code was accepted (and must be burned).
+fn check_proof(
+    locked: &dyn Locked,
+    state: &mut State,
+    proof: Proof<'_>,
+    now: u64,
+    policy: Policy,
+) -> Change<bool> {
+    let answer = match proof {
+        Proof::NotNeeded => return Ok(false),
+        Proof::Code(answer) => answer,
+        Proof::TotpCode(answer) => {
+            if let Entered::Recovery { .. } = input::classify(answer.expose(), state.digits) {
+                return Err(ChangeError::Refused(Refusal::TotpRequired));
+            }
+            answer
+        }
+    };
+    judge_proof(locked, state, answer, now, policy)?;
+    Ok(true)
+}
+
+/// Judges a proof as a login would and writes down a wrong one: `Ok` only when accepted.
+fn judge_proof(
+    locked: &dyn Locked,
+    state: &mut State,
+    answer: &SecretString,
+    now: u64,
+    policy: Policy,
+) -> Change<Verdict> {
+    let verdict = policy::judge(state, answer, now, policy, CountFailure::Yes)?;
+    match verdict {
+        Verdict::Throttled { .. } => Err(ChangeError::Refused(Refusal::Proof(verdict))),
+        Verdict::Wrong { .. } => {
+            // A failure that cannot be recorded is still a refusal.
+            let _ = locked.write(state);
+            Err(ChangeError::Refused(Refusal::Proof(verdict)))
+        }
+        Verdict::Totp { .. } | Verdict::Recovery { .. } => Ok(verdict),
+    }
+}
