@@ -4,6 +4,8 @@
 //! and the fuzz target their own.
 
 pub mod conversation;
+#[cfg(test)]
+mod tests;
 
 pub use conversation::{Conversation, ConversationFailed};
 

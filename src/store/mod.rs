@@ -5,9 +5,13 @@
 //! over a pipe, a fleet database) implements [`Store`] directly; one that can lock, read and
 //! write a [`State`] implements [`transaction::Backend`] and gets these rules for free:
 //!
-//! - [`fs::FsStore`]: the state file (lock file, atomic replace).
+//! - [`fs::FsStore`]: the state file (lock file, atomic replace);
+//! - `memory::MemoryStore` (feature `testing`, and unit tests): in memory, with failures on
+//!   demand.
 
 pub mod fs;
+#[cfg(any(test, feature = "testing"))]
+pub mod memory;
 pub mod transaction;
 
 use crate::error::{Error, Result};

@@ -1,0 +1,472 @@
+//! The login driven in-process: a scripted conversation, an in-memory store that fails on
+//! demand and a fixed clock, so every branch runs in milliseconds. (The real-libpam tests
+//! in tests/ check the same flows through pam_wrapper.)
+
+use super::conversation::{Exchange, ScriptedConversation};
+use super::*;
+use crate::config::{DEFAULT_PROMPT, SecretPath};
+use crate::otp::HashAlgorithm;
+use crate::privileges::Accounts;
+use crate::recovery;
+use crate::state::State;
+use crate::store::memory::{MemoryStore, Step};
+use nix::unistd::{Gid, Uid};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+const NOW: u64 = 1_700_000_000;
+const SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+const THROTTLED: &str = "Too many wrong codes. Try again in 100 seconds.";
+
+struct Users;
+
+impl Accounts for Users {
+    fn by_name(&self, name: &str) -> Result<Option<Account>> {
+        Ok((name == "alice").then(|| Account {
+            name: "alice".into(),
+            uid: Uid::from_raw(1000),
+            gid: Gid::from_raw(1000),
+            home: PathBuf::from("/home/alice"),
+        }))
+    }
+
+    fn by_uid(&self, _uid: Uid) -> Result<Option<Account>> {
+        Ok(None)
+    }
+}
+
+/// Two recovery codes, made once (argon2 takes a moment): as shown, and hashed.
+fn recovery_codes() -> &'static (Vec<String>, Vec<recovery::RecoveryCodeHash>) {
+    static CODES: OnceLock<(Vec<String>, Vec<recovery::RecoveryCodeHash>)> = OnceLock::new();
+    CODES.get_or_init(|| {
+        let (shown, hashes) = recovery::new_recovery_codes(2).unwrap();
+        (
+            shown.iter().map(|c| c.expose().to_owned()).collect(),
+            hashes,
+        )
+    })
+}
+
+fn enrolled() -> State {
+    let hashes = recovery_codes().1.clone();
+    State::new(
+        SecretString::new(SECRET.into()),
+        HashAlgorithm::SHA1,
+        6,
+        30,
+        hashes,
+    )
+    .unwrap()
+}
+
+fn code_at(time: u64) -> String {
+    enrolled().code_at(time).unwrap().expose().to_owned()
+}
+
+/// A 6-digit code that is none of the window's.
+fn wrong_code() -> String {
+    let used: Vec<String> = (-1i64..=1)
+        .map(|k| code_at((NOW as i64 + k * 30) as u64))
+        .collect();
+    (0..10u32)
+        .map(|d| d.to_string().repeat(6))
+        .find(|c| !used.contains(c))
+        .unwrap()
+}
+
+fn options(args: &[&str]) -> Options {
+    let mut options = Options::default();
+    for arg in args {
+        match *arg {
+            "nullok" => options.nullok = true,
+            "try_first_pass" => options.first_pass = FirstPass::Try,
+            "use_first_pass" => options.first_pass = FirstPass::Use,
+            "forward_pass" => options.forward_pass = true,
+            other => panic!("no such test option {other}"),
+        }
+    }
+    options
+}
+
+fn login_at(
+    user: &str,
+    store: &MemoryStore,
+    options: &Options,
+    clock: &dyn Fn() -> Result<u64>,
+    mut conv: ScriptedConversation,
+) -> Decision {
+    let store_for = |_: &Account| -> Result<Box<dyn Store + '_>> { Ok(Box::new(store)) };
+    let env = Env {
+        accounts: &Users,
+        store_for: &store_for,
+        clock,
+    };
+    let decision = authenticate(user, options, &env, &mut conv);
+    drop(conv); // every expected exchange happened
+    decision
+}
+
+fn login(store: &MemoryStore, options: &Options, conv: ScriptedConversation) -> Decision {
+    login_at("alice", store, options, &|| Ok(NOW), conv)
+}
+
+/// The log line never holds a code, a recovery code or the secret.
+fn assert_clean(decision: &Decision) {
+    let mut secrets = vec![SECRET.to_owned(), code_at(NOW), wrong_code()];
+    secrets.extend(recovery_codes().0.iter().cloned());
+    for secret in secrets {
+        assert!(
+            !decision.message.contains(&secret),
+            "the log line holds a secret: {}",
+            decision.message
+        );
+    }
+}
+
+fn asks(answer: &str) -> ScriptedConversation {
+    ScriptedConversation::new().prompt(DEFAULT_PROMPT, answer)
+}
+
+#[test]
+fn a_fresh_code_is_accepted_once() {
+    let store = MemoryStore::new(Some(enrolled()));
+    let code = code_at(NOW);
+    let decision = login(&store, &options(&[]), asks(&code));
+    assert_eq!(decision.outcome, Outcome::Success(Method::Totp));
+    assert_eq!(decision.message, "accepted TOTP code for alice");
+    assert_eq!(store.state().unwrap().last_step, Some(NOW / 30));
+    assert_clean(&decision);
+
+    let again = login(&store, &options(&[]), asks(&code));
+    assert_eq!(again.outcome, Outcome::Denied);
+    assert_eq!(
+        again.message,
+        "refused alice: replayed code (1 consecutive failures)"
+    );
+    assert_clean(&again);
+}
+
+#[test]
+fn wrong_codes_are_counted_until_throttled() {
+    let store = MemoryStore::new(Some(enrolled()));
+    for failures in 1..=4 {
+        let decision = login(&store, &options(&[]), asks(&wrong_code()));
+        assert_eq!(decision.outcome, Outcome::Denied);
+        assert_eq!(
+            decision.message,
+            format!("refused alice: wrong code ({failures} consecutive failures)")
+        );
+        assert_clean(&decision);
+    }
+    let fifth = login(&store, &options(&[]), asks(&wrong_code()));
+    assert_eq!(
+        fifth.message,
+        "refused alice: wrong code (5 consecutive failures, now throttled)"
+    );
+    // Now nothing is asked, even the right code.
+    let state = store.state().unwrap();
+    assert_eq!(state.throttle.locked_until, NOW + 30);
+    let conv = ScriptedConversation::new().error("Too many wrong codes. Try again in 30 seconds.");
+    let throttled = login(&store, &options(&[]), conv);
+    assert_eq!(throttled.outcome, Outcome::Throttled);
+    assert_eq!(
+        throttled.message,
+        "refused alice: throttled for 30 more seconds"
+    );
+}
+
+#[test]
+fn a_throttled_user_is_told_and_not_asked() {
+    let mut state = enrolled();
+    state.throttle.locked_until = NOW + 100;
+    let store = MemoryStore::new(Some(state));
+    let decision = login(
+        &store,
+        &options(&[]),
+        ScriptedConversation::new().error(THROTTLED),
+    );
+    assert_eq!(decision.outcome, Outcome::Throttled);
+    assert_eq!(store.writes(), 0);
+}
+
+#[test]
+fn malformed_and_empty_answers_are_wrong() {
+    let store = MemoryStore::new(Some(enrolled()));
+    let decision = login(&store, &options(&[]), asks("12345"));
+    assert_eq!(
+        decision.message,
+        "refused alice: malformed code (1 consecutive failures)"
+    );
+    let decision = login(
+        &store,
+        &options(&[]),
+        ScriptedConversation::new().expect(Exchange::Prompt {
+            text: DEFAULT_PROMPT.into(),
+            echo: false,
+            answer: Ok(None),
+        }),
+    );
+    assert_eq!(
+        decision.message,
+        "refused alice: empty code (2 consecutive failures)"
+    );
+}
+
+#[test]
+fn recovery_codes_work_once_and_say_how_many_are_left() {
+    let store = MemoryStore::new(Some(enrolled()));
+    let (shown, _) = recovery_codes();
+    let conv = asks(&shown[0].to_lowercase())
+        .info("Recovery code accepted; 1 is left. Run `pam-totp recovery-codes` to make new ones.");
+    let decision = login(&store, &options(&[]), conv);
+    assert_eq!(decision.outcome, Outcome::Success(Method::Recovery));
+    assert_eq!(decision.message, "accepted recovery code for alice, 1 left");
+    assert_clean(&decision);
+
+    let again = login(&store, &options(&[]), asks(&shown[0]));
+    assert_eq!(again.outcome, Outcome::Denied);
+    assert!(
+        again.message.contains("wrong recovery code"),
+        "{}",
+        again.message
+    );
+
+    let conv = asks(&shown[1]).info(
+        "You used your last recovery code. Run `pam-totp recovery-codes` now to make new ones.",
+    );
+    let last = login(&store, &options(&[]), conv);
+    assert_eq!(last.outcome, Outcome::Success(Method::Recovery));
+    assert!(store.state().unwrap().recovery_codes.is_empty());
+}
+
+#[test]
+fn an_unknown_user_is_asked_anyway_and_refused() {
+    let store = MemoryStore::new(Some(enrolled()));
+    let decision = login_at(
+        "mallory",
+        &store,
+        &options(&[]),
+        &|| Ok(NOW),
+        asks("123456"),
+    );
+    assert_eq!(decision.outcome, Outcome::Denied);
+    assert_eq!(decision.message, "refused unknown user \"mallory\"");
+}
+
+#[test]
+fn not_enrolled_is_refused_after_asking_or_ignored_with_nullok() {
+    let store = MemoryStore::new(None);
+    let decision = login(&store, &options(&[]), asks("123456"));
+    assert_eq!(decision.outcome, Outcome::Denied);
+    assert_eq!(
+        decision.message,
+        "refused alice: not enrolled, no /memory/state.toml"
+    );
+
+    let decision = login(&store, &options(&["nullok"]), ScriptedConversation::new());
+    assert_eq!(decision.outcome, Outcome::Ignore);
+    assert_eq!(
+        decision.message,
+        "ignored alice: not enrolled (nullok), no /memory/state.toml"
+    );
+}
+
+#[test]
+fn an_enrollment_removed_while_typing_is_refused() {
+    let store = MemoryStore::new(Some(enrolled()));
+    // The clock is read when the login starts and again once the code is typed: the
+    // state goes away in between.
+    let first = std::cell::Cell::new(true);
+    let clock = || {
+        if !first.replace(false) {
+            store.set_state(None);
+        }
+        Ok(NOW)
+    };
+    let decision = login_at("alice", &store, &options(&[]), &clock, asks(&code_at(NOW)));
+    assert_eq!(decision.outcome, Outcome::Denied);
+    assert_eq!(
+        decision.message,
+        "refused alice: not enrolled: no /memory/state.toml"
+    );
+}
+
+#[test]
+fn try_first_pass_takes_a_code_from_the_earlier_module_or_asks() {
+    let store = MemoryStore::new(Some(enrolled()));
+    let conv = ScriptedConversation::new().with_authtok(&code_at(NOW));
+    let decision = login(&store, &options(&["try_first_pass"]), conv);
+    assert_eq!(decision.outcome, Outcome::Success(Method::Totp));
+
+    // The password is no code: not counted, and the code is asked for.
+    let conv = ScriptedConversation::new()
+        .with_authtok("hunter2")
+        .prompt(DEFAULT_PROMPT, &code_at(NOW + 30));
+    let decision = login(&store, &options(&["try_first_pass"]), conv);
+    assert_eq!(decision.outcome, Outcome::Success(Method::Totp));
+    assert_eq!(store.state().unwrap().throttle.failures, 0);
+
+    let conv = ScriptedConversation::new()
+        .with_authtok("hunter2")
+        .prompt(DEFAULT_PROMPT, &wrong_code());
+    let decision = login(&store, &options(&["try_first_pass"]), conv);
+    assert_eq!(
+        decision.message,
+        "refused alice: wrong code (1 consecutive failures)"
+    );
+}
+
+#[test]
+fn use_first_pass_never_prompts() {
+    let store = MemoryStore::new(Some(enrolled()));
+    let conv = ScriptedConversation::new().with_authtok(&code_at(NOW));
+    let decision = login(&store, &options(&["use_first_pass"]), conv);
+    assert_eq!(decision.outcome, Outcome::Success(Method::Totp));
+
+    let decision = login(
+        &store,
+        &options(&["use_first_pass"]),
+        ScriptedConversation::new(),
+    );
+    assert_eq!(decision.outcome, Outcome::Denied);
+    assert_eq!(
+        decision.message,
+        "refused alice: no code given (use_first_pass and no earlier token)"
+    );
+}
+
+#[test]
+fn forward_pass_splits_the_password_from_the_code() {
+    let code = code_at(NOW);
+    for password in ["hunter2", "pässwörd€", "", "12345"] {
+        let store = MemoryStore::new(Some(enrolled()));
+        let conv = ScriptedConversation::new()
+            .prompt(FORWARD_PASS_PROMPT, &format!("{password}{code}"))
+            .set_authtok(password);
+        let decision = login(&store, &options(&["forward_pass"]), conv);
+        assert_eq!(
+            decision.outcome,
+            Outcome::Success(Method::Totp),
+            "{password:?}"
+        );
+    }
+    // A multibyte character right before where a code would start: all of it is the
+    // password, and no code was given.
+    let store = MemoryStore::new(Some(enrolled()));
+    let conv = ScriptedConversation::new()
+        .prompt(FORWARD_PASS_PROMPT, "pw€€")
+        .set_authtok("pw€€");
+    let decision = login(&store, &options(&["forward_pass"]), conv);
+    assert_eq!(
+        decision.message,
+        "refused alice: empty code (1 consecutive failures)"
+    );
+}
+
+#[test]
+fn a_store_that_fails_before_the_check_makes_the_login_unavailable() {
+    for step in [Step::Load, Step::Lock, Step::Read] {
+        let store = MemoryStore::new(Some(enrolled()));
+        store.fail_at(step);
+        let conv = if step == Step::Load {
+            ScriptedConversation::new()
+        } else {
+            asks(&code_at(NOW))
+        };
+        let decision = login(&store, &options(&[]), conv);
+        assert_eq!(decision.outcome, Outcome::Unavailable, "{step:?}");
+        assert!(
+            decision.message.starts_with("cannot check alice: "),
+            "{step:?}: {}",
+            decision.message
+        );
+        assert_eq!(store.writes(), 0);
+        assert_clean(&decision);
+    }
+}
+
+#[test]
+fn a_success_that_cannot_be_burned_is_no_success() {
+    let store = MemoryStore::new(Some(enrolled()));
+    store.fail_at(Step::Write);
+    let decision = login(&store, &options(&[]), asks(&code_at(NOW)));
+    assert_eq!(decision.outcome, Outcome::Unavailable);
+    assert_eq!(store.state().unwrap().last_step, None);
+    // The same code still works once the store does.
+    store.heal();
+    let decision = login(&store, &options(&[]), asks(&code_at(NOW)));
+    assert_eq!(decision.outcome, Outcome::Success(Method::Totp));
+
+    let store = MemoryStore::new(Some(enrolled()));
+    store.fail_at(Step::Write);
+    let (shown, _) = recovery_codes();
+    let decision = login(&store, &options(&[]), asks(&shown[0]));
+    assert_eq!(decision.outcome, Outcome::Unavailable);
+    assert_eq!(store.state().unwrap().recovery_codes.len(), 2);
+}
+
+#[test]
+fn a_failure_that_cannot_be_recorded_is_still_refused_and_logged() {
+    let store = MemoryStore::new(Some(enrolled()));
+    store.fail_at(Step::Write);
+    let decision = login(&store, &options(&[]), asks(&wrong_code()));
+    assert_eq!(decision.outcome, Outcome::Denied);
+    assert!(
+        decision
+            .message
+            .starts_with("refused alice: wrong code (1 consecutive failures); the failure was not recorded: cannot replace /memory/state.toml"),
+        "{}",
+        decision.message
+    );
+}
+
+#[test]
+fn a_broken_clock_or_conversation_is_never_a_success() {
+    let store = MemoryStore::new(Some(enrolled()));
+    let decision = login_at(
+        "alice",
+        &store,
+        &options(&[]),
+        &|| Err(Error::Clock),
+        ScriptedConversation::new(),
+    );
+    assert_eq!(decision.outcome, Outcome::Unavailable);
+    assert_eq!(
+        decision.message,
+        "cannot check alice: the system clock is before 1970"
+    );
+
+    let conv = ScriptedConversation::new().expect(Exchange::Prompt {
+        text: DEFAULT_PROMPT.into(),
+        echo: false,
+        answer: Err(ConversationFailed),
+    });
+    let decision = login(&store, &options(&[]), conv);
+    assert_eq!(decision.outcome, Outcome::ConversationFailed);
+    assert_eq!(
+        decision.message,
+        "refused alice: the conversation with the client failed"
+    );
+}
+
+#[test]
+fn a_bad_template_is_a_configuration_error() {
+    let store = MemoryStore::new(Some(enrolled()));
+    let store_for = |_: &Account| -> Result<Box<dyn Store + '_>> {
+        let _ = &store;
+        Err(SecretPath::parse("relative").unwrap_err())
+    };
+    let env = Env {
+        accounts: &Users,
+        store_for: &store_for,
+        clock: &|| Ok(NOW),
+    };
+    let mut conv = ScriptedConversation::new();
+    let decision = authenticate("alice", &options(&[]), &env, &mut conv);
+    assert_eq!(decision.outcome, Outcome::BadConfig);
+    assert!(
+        decision.message.contains("secret=relative"),
+        "{}",
+        decision.message
+    );
+}
