@@ -1,5 +1,5 @@
-//! What a user types at the prompt: `codes::classify` for 6, 7 and 8 digits, and
-//! `codes::find_totp_step` at any time (0 through u64::MAX) against a state picked from a
+//! What a user types at the prompt: `input::classify` for 6, 7 and 8 digits, and
+//! `otp::find_totp_step` at any time (0 through u64::MAX) against a state picked from a
 //! fixed table, with an arbitrary replay guard (`last_step`).
 //!
 //! Input layout: [state index][window][now: u64 LE][has last_step][last_step: u64 LE][text…];
@@ -14,9 +14,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pam_totp::codes::{self, Entered, TotpMatch};
+use pam_totp::input::{self, Entered};
+use pam_totp::otp::{self, HashAlgorithm, TotpMatch};
+use pam_totp::recovery;
 use pam_totp::secret::SecretString;
-use pam_totp::state::{HashAlgorithm, State};
+use pam_totp::state::State;
 use std::sync::OnceLock;
 
 const MAX_WINDOW: u8 = 32;
@@ -75,7 +77,7 @@ fn check_classify(text: &str) {
     };
     let mut shapes = Vec::new();
     for digits in 6..=8u8 {
-        let entered = codes::classify(text, digits);
+        let entered = input::classify(text, digits);
         match &entered {
             Entered::Totp(code) => {
                 let code = code.expose();
@@ -85,9 +87,12 @@ fn check_classify(text: &str) {
             Entered::Recovery { id, code } => {
                 let code = code.expose();
                 assert_eq!(code.len(), 20);
-                assert!(codes::is_recovery_id(id));
+                assert!(recovery::is_recovery_id(id));
                 assert_eq!(&code[..4], id);
-                assert!(code.bytes().all(|b| codes::RECOVERY_ALPHABET.contains(&b)));
+                assert!(
+                    code.bytes()
+                        .all(|b| recovery::RECOVERY_ALPHABET.contains(&b))
+                );
             }
             Entered::Empty => {
                 assert!(text.chars().all(|c| c.is_whitespace() || c == '-'));
@@ -108,7 +113,16 @@ fn check_find(state: &State, text: &str, now: u64, window: u32) {
     let last = current.saturating_add(u64::from(window));
 
     let code = SecretString::new(text.to_owned());
-    match codes::find_totp_step(state, &code, now, window).expect("find_totp_step") {
+    match otp::find_totp_step(
+        &state.secret,
+        state.params(),
+        state.last_step,
+        &code,
+        now,
+        window,
+    )
+    .expect("find_totp_step")
+    {
         TotpMatch::Fresh(step) => {
             assert!(
                 (first..=last).contains(&step),
@@ -121,7 +135,7 @@ fn check_find(state: &State, text: &str, now: u64, window: u32) {
             let time = step
                 .checked_mul(state.period)
                 .expect("a matched step has a time");
-            let expected = codes::code_at(state, time).expect("code_at");
+            let expected = state.code_at(time).expect("code_at");
             assert_eq!(
                 expected.expose(),
                 text,
@@ -133,8 +147,17 @@ fn check_find(state: &State, text: &str, now: u64, window: u32) {
     }
 
     // The code of `now` itself is always in the window.
-    let own = codes::code_at(state, now).expect("code_at");
-    match codes::find_totp_step(state, &own, now, window).expect("find_totp_step") {
+    let own = state.code_at(now).expect("code_at");
+    match otp::find_totp_step(
+        &state.secret,
+        state.params(),
+        state.last_step,
+        &own,
+        now,
+        window,
+    )
+    .expect("find_totp_step")
+    {
         TotpMatch::Fresh(step) => {
             assert!(step <= current && step >= first);
             assert!(state.last_step.is_none_or(|l| step > l));

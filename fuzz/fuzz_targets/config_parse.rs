@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pam_totp::options::Options;
+use pam_totp::config::Options;
 use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {

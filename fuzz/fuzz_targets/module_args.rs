@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pam_totp::options::{FirstPass, Options};
+use pam_totp::config::{FirstPass, Options};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::OnceLock;
