@@ -36,7 +36,7 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn io(
+    pub(crate) fn io(
         path: impl Into<PathBuf>,
         action: &'static str,
         source: impl Into<io::Error>,
@@ -48,15 +48,11 @@ impl Error {
         }
     }
 
-    pub fn corrupt(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
+    pub(crate) fn corrupt(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
         Error::Corrupt {
             path: path.into(),
             problem: problem.into(),
         }
-    }
-
-    pub fn is_not_enrolled(&self) -> bool {
-        matches!(self, Error::NotEnrolled(_))
     }
 }
 

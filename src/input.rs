@@ -46,7 +46,7 @@ pub fn classify(input: &str, digits: u8) -> Entered {
 
 /// Splits "password" + "code": a dashed recovery code (24 characters) or `digits` digits
 /// at the end. With neither, all of it is the password and the code is empty.
-pub fn split_forwarded(combined: &SecretString, digits: u8) -> (SecretString, SecretString) {
+pub(crate) fn split_forwarded(combined: &SecretString, digits: u8) -> (SecretString, SecretString) {
     let text = combined.expose();
     let recovery_len = RECOVERY_DASHED_LEN;
     let split_at = |len: usize| -> (SecretString, SecretString) {

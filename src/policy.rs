@@ -12,8 +12,8 @@ use crate::secret::SecretString;
 use crate::state::{LastSuccess, Method, State};
 
 /// First lockout after `max_failures` consecutive failures; each further failure doubles it.
-pub const THROTTLE_BASE_SECONDS: u64 = 30;
-pub const THROTTLE_MAX_SECONDS: u64 = 3600;
+pub(crate) const THROTTLE_BASE_SECONDS: u64 = 30;
+pub(crate) const THROTTLE_MAX_SECONDS: u64 = 3600;
 
 /// The options that decide about an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +81,7 @@ impl Verdict {
     }
 
     /// Whether the state must be written back after this verdict.
-    pub fn changes_state(self, count: CountFailure) -> bool {
+    pub(crate) fn changes_state(self, count: CountFailure) -> bool {
         match self {
             Verdict::Throttled { .. } => false,
             Verdict::Wrong { .. } => count == CountFailure::Yes,
@@ -93,7 +93,7 @@ impl Verdict {
 /// Checks an answer against the state and records the result in it: an accepted code is
 /// burned and the failure count reset; a wrong one (if counted) counts toward throttling.
 /// The caller writes the state back, under the same lock it was read with.
-pub fn judge(
+pub(crate) fn judge(
     state: &mut State,
     answer: &SecretString,
     now: u64,

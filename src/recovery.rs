@@ -103,7 +103,7 @@ fn hash_recovery_code(code: &SecretString) -> Result<String> {
 }
 
 /// Checks that a stored hash is argon2id with parameters under our caps.
-pub fn check_recovery_hash(phc: &str) -> std::result::Result<(), String> {
+pub(crate) fn check_recovery_hash(phc: &str) -> std::result::Result<(), String> {
     parse_capped(phc).map(|_| ())
 }
 
@@ -131,7 +131,7 @@ fn parse_capped(phc: &str) -> std::result::Result<PasswordHash, String> {
 
 /// The index of the stored recovery code that `code` (id + secret) matches. Exactly one
 /// argon2 computation whether or not the id exists, so timing does not tell which ids do.
-pub fn verify_recovery_code(
+pub(crate) fn verify_recovery_code(
     stored: &[RecoveryCodeHash],
     id: &str,
     code: &SecretString,

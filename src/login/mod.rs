@@ -276,7 +276,7 @@ fn check_answer(
 }
 
 /// What a person who logged in with a recovery code is told.
-pub fn recovery_notice(remaining: usize) -> String {
+fn recovery_notice(remaining: usize) -> String {
     match remaining {
         0 => {
             "You used your last recovery code. Run `pam-totp recovery-codes` now to make new ones."

@@ -32,15 +32,6 @@ impl HashAlgorithm {
             HashAlgorithm::SHA512 => "SHA512",
         }
     }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text.to_ascii_uppercase().replace('-', "").as_str() {
-            "SHA1" => Some(HashAlgorithm::SHA1),
-            "SHA256" => Some(HashAlgorithm::SHA256),
-            "SHA512" => Some(HashAlgorithm::SHA512),
-            _ => None,
-        }
-    }
 }
 
 /// What a code generator needs besides the secret.
@@ -54,7 +45,7 @@ pub struct OtpParams {
 
 /// Normalizes a base32 secret typed or pasted by a person: any case, spaces, dashes and
 /// padding allowed. `None` if it is not base32.
-pub fn normalize_secret(input: &str) -> Option<SecretString> {
+pub(crate) fn normalize_secret(input: &str) -> Option<SecretString> {
     let normalized: String = input
         .chars()
         .filter(|c| !c.is_whitespace() && *c != '-' && *c != '=')

@@ -105,7 +105,7 @@ impl State {
 
     /// Checks every value a hostile or damaged file could get wrong; the message names the
     /// field, never its value.
-    pub fn validate(&self) -> std::result::Result<(), String> {
+    pub(crate) fn validate(&self) -> std::result::Result<(), String> {
         let secret_len = otp::decode_secret(&self.secret)
             .ok_or_else(|| "secret is not valid base32".to_string())?
             .as_bytes()

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 /// No state file is anywhere near this; a larger one is refused before it is read.
-pub const MAX_STATE_SIZE: u64 = 64 * 1024;
+pub(crate) const MAX_STATE_SIZE: u64 = 64 * 1024;
 const LOCK_SUFFIX: &str = ".lock";
 const TEMP_SUFFIX: &str = ".tmp";
 
@@ -82,11 +82,9 @@ impl std::fmt::Debug for ParseCache {
 }
 
 impl FsStore {
+    /// The store of `account` under the options' `secret=` template.
     pub fn for_account(options: &Options, account: &Account) -> Result<FsStore> {
-        FsStore::at(&options.secret, account)
-    }
-
-    pub fn at(template: &SecretPath, account: &Account) -> Result<FsStore> {
+        let template: &SecretPath = &options.secret;
         // A name that could walk out of its directory never comes from a sane passwd
         // database, but the name reached us from a remote client: check anyway.
         if account.name.contains('/') || account.name == "." || account.name == ".." {
