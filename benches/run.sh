@@ -29,14 +29,10 @@ command -v cargo >/dev/null || { echo "benches/run.sh: cargo not found (install 
 echo "==> cargo build --release (the module measured)" >&2
 cargo build --locked --release --lib >&2
 mkdir -p target/bench
-echo "==> compiling benches/pam_driver.c and benches/syslog_no_console.c" >&2
-cc -std=gnu11 -O2 -g -Wall -Wextra -o target/bench/pam_driver benches/pam_driver.c -lpam -loath
-cc -std=gnu11 -O2 -g -Wall -Wextra -shared -fPIC -o target/bench/syslog_no_console.so \
-    benches/syslog_no_console.c -ldl
+# The bench builds its C driver and syslog shim (tests/harness/c/) with the same harness
+# the integration tests use, into target/release/pam-test-support.
 echo "==> running (the report follows)" >&2
 cargo bench --locked --bench pam_bench -- \
-    --driver target/bench/pam_driver \
-    --shim target/bench/syslog_no_console.so \
     --module target/release/libpam_totp.so \
     --out-dir target/bench \
     "$@"

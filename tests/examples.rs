@@ -11,27 +11,25 @@
 //!
 //! Skipped, with a message, when pamtester or libpam-wrapper is not installed.
 
+mod harness;
+
+use harness::locations::{module_path, wrapper_libs};
+use harness::pwrap_process::remove_pwrap_dirs;
+use harness::start_lock::StartLock;
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::{BufRead, BufReader};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const EXAMPLES_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/pam.d-examples");
 /// No passwd entry has this name: pam_unix and pam_totp refuse it without reading state.
 const NO_SUCH_USER: &str = "pamtotp-examples-nosuchuser";
 /// libpam reads "other" too, and says so when it is missing; harmless here.
 const NO_OTHER_SERVICE: &str = "_pam_init_handlers: no default config other";
-const PAM_WRAPPER_CANDIDATES: &[&str] = &[
-    "/usr/lib/x86_64-linux-gnu/libpam_wrapper.so",
-    "/usr/lib/aarch64-linux-gnu/libpam_wrapper.so",
-    "/usr/lib64/libpam_wrapper.so",
-    "/usr/lib/libpam_wrapper.so",
-];
 const SYSTEM_MODULE_DIRS: &[&str] = &[
     "/lib/x86_64-linux-gnu/security",
     "/usr/lib/x86_64-linux-gnu/security",
@@ -328,11 +326,7 @@ fn tools() -> Result<Tools, String> {
         .map(PathBuf::from)
         .find(|p| p.is_file())
         .ok_or("pamtester is not installed (apt-get install pamtester)")?;
-    let pam_wrapper = PAM_WRAPPER_CANDIDATES
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-        .ok_or("libpam_wrapper.so is not installed (apt-get install libpam-wrapper)")?;
+    let pam_wrapper = wrapper_libs()?.libpam_wrapper.clone();
     let module_dir = SYSTEM_MODULE_DIRS
         .iter()
         .map(PathBuf::from)
@@ -342,36 +336,8 @@ fn tools() -> Result<Tools, String> {
         pamtester,
         pam_wrapper,
         module_dir,
-        module: built_module(),
+        module: module_path(),
     })
-}
-
-/// target/<profile>/libpam_totp.so, or the copy in deps/ that `cargo test` leaves: the newer.
-fn built_module() -> PathBuf {
-    let profile = target_profile_dir();
-    [
-        profile.join("deps/libpam_totp.so"),
-        profile.join("libpam_totp.so"),
-    ]
-    .into_iter()
-    .filter_map(|p| Some((fs::metadata(&p).and_then(|m| m.modified()).ok()?, p)))
-    .max_by_key(|(modified, _)| *modified)
-    .map(|(_, p)| p)
-    .unwrap_or_else(|| {
-        panic!(
-            "libpam_totp.so is not in {}: run `cargo build` first",
-            profile.display()
-        )
-    })
-}
-
-/// target/<profile>, from this test binary's path (target/<profile>/deps/examples-…).
-fn target_profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("test binary in target/<profile>/deps")
-        .to_owned()
 }
 
 /// The example as libpam will read it: pam_totp.so is the built module, and a module of
@@ -441,31 +407,10 @@ fn copy_includes(text: &str, dir: &Path, notes: &mut Vec<String>) {
     }
 }
 
-/// An exclusive flock, shared with the other PAM tests (tests/common uses the same file):
-/// pam_wrapper picks its /tmp/pam.X copy of the service directory racily, so processes
-/// must not start under it at the same time. Held until pam_start has returned.
-struct StartLock(#[allow(dead_code)] fs::File);
-
-impl StartLock {
-    fn acquire() -> StartLock {
-        let dir = target_profile_dir().join("pam-test-support");
-        fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("pam_wrapper_start.lock");
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        loop {
-            // SAFETY: the descriptor belongs to `file`, which outlives the call.
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
-                return StartLock(file);
-            }
-            let err = std::io::Error::last_os_error();
-            assert_eq!(err.kind(), std::io::ErrorKind::Interrupted, "flock: {err}");
-        }
-    }
+/// The start lock every pam_wrapper user of this repository takes (tests/harness), held
+/// until pamtester's pam_start has returned.
+fn start_lock() -> StartLock {
+    StartLock::acquire(Instant::now() + Duration::from_secs(300)).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A pamtester run under pam_wrapper, its stderr read by a thread.
@@ -571,7 +516,7 @@ fn example_stacks_are_loaded_by_libpam() {
     // for together: the failed logins each sleep libpam's failure delay.
     let mut runs = Vec::new();
     for (path, text) in stacks() {
-        let _lock = StartLock::acquire();
+        let _lock = start_lock();
         let mut run = start(&path, &text, &tools);
         if run.started.recv_timeout(Duration::from_secs(30)).is_err() {
             let _ = run.child.kill();
@@ -611,17 +556,20 @@ fn example_stacks_are_loaded_by_libpam() {
     );
 }
 
-/// Whether the child exited in time; killed (by its PID, through `Child`) if not.
+/// Whether the child exited in time; killed (by its PID, through `Child`) if not. Either
+/// way its /tmp/pam.X is gone afterwards.
 fn wait_with_timeout(child: &mut Child, timeout: Duration) -> bool {
     let step = Duration::from_millis(50);
     let mut waited = Duration::ZERO;
     loop {
         if let Ok(Some(_)) = child.try_wait() {
+            remove_pwrap_dirs(child.id());
             return true;
         }
         if waited >= timeout {
             let _ = child.kill();
             let _ = child.wait();
+            remove_pwrap_dirs(child.id());
             return false;
         }
         thread::sleep(step);
@@ -655,7 +603,7 @@ fn a_broken_stack_is_reported() {
     ] {
         let path = Path::new(EXAMPLES_DIR).join("broken");
         let mut run = {
-            let _lock = StartLock::acquire();
+            let _lock = start_lock();
             let run = start(&path, broken, &tools);
             let _ = run.started.recv_timeout(Duration::from_secs(30));
             run

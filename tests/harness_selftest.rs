@@ -1,4 +1,4 @@
-//! Tests of the integration-test harness itself (tests/common), using only
+//! Tests of the integration-test harness itself (tests/common and tests/harness), using only
 //! pam_wrapper's pam_matrix and stock Linux-PAM modules, so they run before
 //! (and independently of) the pam_totp module.
 
@@ -353,6 +353,31 @@ fn dropping_a_pending_login_kills_it() {
     // The env is still usable afterwards.
     let out = env.authenticate("login", &alice.name, &["secret"]);
     assert_eq!(out.code, PAM_SUCCESS, "{out}");
+}
+
+/// pam_wrapper's destructor never runs in a killed client, so its /tmp/pam.X would stay
+/// (and use up one of the ~62 names the whole machine shares) unless the harness removes it.
+#[test]
+fn a_killed_client_leaves_no_pam_wrapper_dir() {
+    let (env, alice) = env_with_alice();
+    let pending = env.spawn_authenticate("login", &alice.name, &["secret"]);
+    let pid = pending
+        .pid()
+        .expect("a parked client is running")
+        .to_string();
+    let owned_by_client = || {
+        std::fs::read_dir("/tmp")
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("pam."))
+            .filter(|e| {
+                std::fs::read_to_string(e.path().join("pid")).is_ok_and(|p| p.trim() == pid)
+            })
+            .count()
+    };
+    assert_eq!(owned_by_client(), 1, "the parked client has its /tmp/pam.X");
+    drop(pending);
+    assert_eq!(owned_by_client(), 0, "its /tmp/pam.X outlived the kill");
 }
 
 #[test]

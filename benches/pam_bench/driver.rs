@@ -1,36 +1,31 @@
-//! Running benches/pam_driver.c: one process for a whole plan of logins, under
-//! pam_wrapper + nss_wrapper, alone, four at once, or under callgrind.
+//! Running pam_driver (tests/harness/c/pam_driver.c): one process for a whole plan of
+//! logins, under pam_wrapper + nss_wrapper, alone, four at once, or under callgrind.
 //!
-//! pam_wrapper picks its `/tmp/pam.X` copy of the service dir in its constructor, with a
-//! racy lstat+mkdir: two processes starting at the same moment may collide. Starts are
-//! therefore serialised with the same machine-wide lock the integration tests use (an
-//! abstract unix socket, see tests/common/mod.rs), so a benchmark and a test run on one
-//! machine do not trip each other, and a start that failed in pwrap_init is retried.
+//! Starting it is the harness's job (tests/harness, shared with the integration tests): the
+//! machine-wide start lock around pam_wrapper's racy `/tmp/pam.X` selection, so a benchmark
+//! and a test run on one machine do not trip each other, the retry of a start that failed
+//! in pwrap_init, and the clean-up of the dirs a killed or valgrind-run driver leaves.
 
+use crate::harness::helpers::{self, Helper};
+use crate::harness::locations::{require_file, wrapper_libs};
+use crate::harness::pwrap_process::{self, PwrapProcess};
+use crate::harness::{env, pwrap_process::WAIT_VAR};
 use crate::world::World;
 use std::error::Error;
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
-use std::os::linux::net::SocketAddrExt;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::{SocketAddr, UnixListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
-/// The name tests/common/mod.rs binds while a pam_wrapper client starts.
-const START_LOCK_NAME: &[u8] = b"pam-totp-tests/pam_wrapper-start";
 /// No single driver process may take longer than this; a hung module must not hang the
 /// benchmark.
 const RUN_TIMEOUT: Duration = Duration::from_secs(600);
-const START_ATTEMPTS: u32 = 3;
 
-/// One login of a plan (see the header of benches/pam_driver.c).
+/// One login of a plan (see the header of tests/harness/c/pam_driver.c).
 #[derive(Debug, Clone)]
 pub struct Login {
     pub label: String,
@@ -75,34 +70,32 @@ pub struct Driver {
     services: PathBuf,
     passwd: PathBuf,
     group: PathBuf,
-    /// The world's temporary directory: HOME and TMPDIR of the driver, and where plans
-    /// and stderr files go.
+    /// The world's temporary directory: HOME and TMPDIR of the driver, and where plans go.
     root: PathBuf,
-    /// Numbers the plan and stderr files of successive runs.
+    /// Numbers the plan files of successive runs.
     runs: std::cell::Cell<u32>,
 }
 
 /// A driver process that has passed pam_wrapper's start-up.
 struct Started {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
-    stderr_path: PathBuf,
-    what: String,
+    process: PwrapProcess,
     /// The plan's EXPECT column, in order.
     expects: Vec<Option<i32>>,
 }
 
 impl Driver {
-    /// `shim`: benches/syslog_no_console.c, built (see its header for why).
-    pub fn new(exe: &Path, shim: &Path, world: &World) -> Result<Driver> {
-        let libs = wrapper_lib_dir()?;
+    /// Builds pam_driver and its syslog shim (tests/harness/c/syslog_no_console.c: see its
+    /// header for why) and finds the wrapper libraries.
+    pub fn new(world: &World) -> Result<Driver> {
+        let libs = wrapper_libs()?;
+        require_file(&libs.libnss_wrapper, "libnss-wrapper")?;
+        let shim = helpers::build(Helper::SyslogNoConsole)?;
         Ok(Driver {
-            exe: exe.to_owned(),
+            exe: helpers::build(Helper::PamDriver)?,
             preload: format!(
                 "{}:{}:{}",
-                libs.join("libpam_wrapper.so").display(),
-                libs.join("libnss_wrapper.so").display(),
+                libs.libpam_wrapper.display(),
+                libs.libnss_wrapper.display(),
                 shim.display()
             ),
             services: world.services_dir(),
@@ -126,10 +119,8 @@ impl Driver {
             started.push(self.start(plan, 0, true, None)?);
         }
         for s in &mut started {
-            // The driver waits for this line (or EOF) after READY.
-            if let Some(mut stdin) = s.stdin.take() {
-                stdin.write_all(b"go\n")?;
-            }
+            // The drivers wait for this after READY.
+            s.process.release();
         }
         started.into_iter().map(|s| self.finish(s)).collect()
     }
@@ -167,20 +158,13 @@ impl Driver {
         };
         cmd.arg(plan_path);
         // A clean environment: nothing from the caller's shell changes what is measured.
-        cmd.env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
-            .env("LC_ALL", "C")
-            .env("HOME", &self.root)
-            .env("TMPDIR", &self.root)
-            .env("LD_PRELOAD", &self.preload)
-            .env("PAM_WRAPPER", "1")
-            .env("PAM_WRAPPER_SERVICE_DIR", &self.services)
-            // pam_totp logs with pam_syslog(), which pam_wrapper would otherwise divert to
-            // its own debug log; GA calls syslog() itself. Both now reach libc's syslog.
-            .env("PAM_WRAPPER_USE_SYSLOG", "1")
-            .env("NSS_WRAPPER_PASSWD", &self.passwd)
-            .env("NSS_WRAPPER_GROUP", &self.group)
-            .env("PAM_DRIVER_SKIP", skip.to_string());
+        env::clean(&mut cmd, &self.root);
+        cmd.env("LD_PRELOAD", &self.preload);
+        // pam_totp logs with pam_syslog(), which pam_wrapper would otherwise divert to its
+        // own debug log; GA calls syslog() itself. Both now reach libc's syslog.
+        env::pam_wrapper(&mut cmd, &self.services);
+        env::nss_wrapper(&mut cmd, &self.passwd, &self.group);
+        cmd.env("PAM_DRIVER_SKIP", skip.to_string());
         cmd
     }
 
@@ -195,104 +179,56 @@ impl Driver {
         self.runs.set(n);
         let plan_path = self.root.join(format!("plan-{n}.tsv"));
         write_plan(&plan_path, plan)?;
-        let stderr_path = self.root.join(format!("driver-{n}.stderr"));
         let what = format!(
             "pam_driver run {n} ({} logins, first {})",
             plan.len(),
             plan.first().map_or("-", |l| l.label.as_str())
         );
-        let deadline = Instant::now() + RUN_TIMEOUT;
-        for attempt in 1..=START_ATTEMPTS {
-            let _lock = StartLock::acquire(deadline)?;
-            let mut cmd = self.command(&plan_path, skip, callgrind);
-            if handshake {
-                cmd.env("PAM_DRIVER_HANDSHAKE", "1");
-            }
-            cmd.stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(fs::File::create(&stderr_path)?);
-            let mut child = cmd
-                .spawn()
-                .map_err(|e| format!("cannot run {}: {e}", self.exe.display()))?;
-            let stdout = child.stdout.take().ok_or("no stdout pipe")?;
-            let (tx, lines) = mpsc::channel();
-            thread::spawn(move || {
-                for line in BufReader::new(stdout).lines() {
-                    let Ok(line) = line else { break };
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-            let mut started = Started {
-                stdin: child.stdin.take(),
-                child,
-                lines,
-                stderr_path: stderr_path.clone(),
-                what: what.clone(),
-                expects: plan.iter().map(|l| l.expect).collect(),
-            };
-            // pam_wrapper has made its dir once main() prints; with a handshake, wait
-            // for READY so that the start lock covers the whole start.
-            let wanted = if handshake { "READY" } else { "PWRAP_DIR" };
-            match started.wait_for(wanted, deadline) {
-                Ok(()) => return Ok(started),
-                Err(e) => {
-                    let _ = started.child.kill();
-                    let _ = started.child.wait();
-                    remove_pwrap_dirs(started.child.id());
-                    let stderr = fs::read_to_string(&stderr_path).unwrap_or_default();
-                    if attempt == START_ATTEMPTS || !stderr.contains("pwrap_init") {
-                        return Err(format!("{what} did not start: {e}\n{stderr}").into());
-                    }
-                }
-            }
+        let mut cmd = self.command(&plan_path, skip, callgrind);
+        if handshake {
+            cmd.env(WAIT_VAR, "1");
         }
-        unreachable!("the last attempt returns")
+        // READY comes once pam_wrapper has made its dir; with a handshake the driver then
+        // waits, so that the start lock covers every start before any login runs.
+        let mut process = PwrapProcess::start(&mut cmd, &what, RUN_TIMEOUT)
+            .map_err(|e| format!("{what} did not start: {e}"))?;
+        if !process.is_ready() {
+            let how = process
+                .reap()
+                .map(pwrap_process::describe_exit)
+                .unwrap_or_else(|e| e);
+            return Err(format!(
+                "{what} did not start: exited before it was ready ({how})\n{}",
+                process.stderr()
+            )
+            .into());
+        }
+        Ok(Started {
+            process,
+            expects: plan.iter().map(|l| l.expect).collect(),
+        })
     }
 
-    fn finish(&self, mut s: Started) -> Result<Run> {
-        drop(s.stdin.take());
-        let deadline = Instant::now() + RUN_TIMEOUT;
-        let mut run = Run::default();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match s.lines.recv_timeout(left) {
-                Ok(line) => parse_line(&line, &mut run, &s.expects)?,
-                Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) => {
-                    let _ = s.child.kill();
-                    let _ = s.child.wait();
-                    remove_pwrap_dirs(s.child.id());
-                    return Err(format!("{} timed out", s.what).into());
-                }
-            }
-        }
-        let status = s.child.wait()?;
-        remove_pwrap_dirs(s.child.id());
+    fn finish(&self, s: Started) -> Result<Run> {
+        let Started {
+            mut process,
+            expects,
+        } = s;
+        process.set_timeout(RUN_TIMEOUT);
+        // EOF releases a driver still waiting after READY.
+        process.release();
+        process.read_to_end()?;
+        let status = process.reap()?;
         // 3: some login had an unexpected result; the caller reports which.
         if !status.success() && status.code() != Some(3) {
-            let stderr = fs::read_to_string(&s.stderr_path).unwrap_or_default();
-            return Err(format!("{} failed ({status}):\n{stderr}", s.what).into());
+            let stderr = process.stderr();
+            return Err(format!("{} failed ({status}):\n{stderr}", process.description()).into());
+        }
+        let mut run = Run::default();
+        for line in process.transcript() {
+            parse_line(line, &mut run, &expects)?;
         }
         Ok(run)
-    }
-}
-
-impl Started {
-    /// Reads lines until one starts with `wanted`.
-    fn wait_for(&mut self, wanted: &str, deadline: Instant) -> Result<()> {
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.starts_with(wanted) => return Ok(()),
-                Ok(_) => {}
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err("exited before it was ready".into());
-                }
-                Err(RecvTimeoutError::Timeout) => return Err("timed out starting".into()),
-            }
-        }
     }
 }
 
@@ -329,7 +265,6 @@ fn parse_line(line: &str, run: &mut Run, expects: &[Option<i32>]) -> Result<()> 
             run.start_ns = start.parse()?;
             run.end_ns = end.parse()?;
         }
-        ["PWRAP_DIR", ..] | ["READY"] => {}
         _ => return Err(format!("unexpected driver output {line:?}").into()),
     }
     Ok(())
@@ -347,60 +282,4 @@ fn instructions(out: &Path) -> Result<u64> {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| format!("no totals in {}", out.display()).into())
-}
-
-/// pam_wrapper removes its /tmp/pam.X at exit, but not after a crash, nor the one made
-/// by valgrind's launcher (which runs the constructor too, then execs the tool under the
-/// same pid). Removes every such dir that names this pid as its owner.
-fn remove_pwrap_dirs(pid: u32) {
-    let Ok(entries) = fs::read_dir("/tmp") else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if !(name.starts_with("pam.") && name.len() == 5) {
-            continue;
-        }
-        let owner = fs::read_to_string(entry.path().join("pid")).unwrap_or_default();
-        if owner.trim() == pid.to_string() {
-            let _ = fs::remove_dir_all(entry.path());
-        }
-    }
-}
-
-fn wrapper_lib_dir() -> Result<PathBuf> {
-    let multiarch = PathBuf::from(format!("/usr/lib/{}-linux-gnu", std::env::consts::ARCH));
-    [multiarch, "/usr/lib64".into(), "/usr/lib".into()]
-        .into_iter()
-        .find(|d| d.join("libpam_wrapper.so").is_file() && d.join("libnss_wrapper.so").is_file())
-        .ok_or_else(|| {
-            "libpam_wrapper.so / libnss_wrapper.so not found: apt-get install libpam-wrapper \
-             libnss-wrapper"
-                .into()
-        })
-}
-
-/// Machine-wide mutex shared with the test harness: a bound abstract unix socket,
-/// released by the kernel if we die.
-struct StartLock {
-    _bound: UnixListener,
-}
-
-impl StartLock {
-    fn acquire(deadline: Instant) -> Result<StartLock> {
-        let addr = SocketAddr::from_abstract_name(START_LOCK_NAME)?;
-        loop {
-            match UnixListener::bind_addr(&addr) {
-                Ok(listener) => return Ok(StartLock { _bound: listener }),
-                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-                    if Instant::now() > deadline {
-                        return Err("timed out waiting for the pam_wrapper start lock".into());
-                    }
-                    thread::sleep(Duration::from_millis(1));
-                }
-                Err(e) => return Err(format!("bind the pam_wrapper start lock: {e}").into()),
-            }
-        }
-    }
 }

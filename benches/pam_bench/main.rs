@@ -9,10 +9,15 @@
 //! 3. counted: instructions per login under valgrind's callgrind, which does not care how
 //!    busy the machine is.
 //!
-//! Usage: pam_bench --driver PATH --shim PATH --module PATH --out-dir DIR [--quick]
-#![allow(clippy::disallowed_methods)] // tests may read the clock; the library may not
+//! Usage: pam_bench --module PATH --out-dir DIR [--quick]
+//!
+//! The C driver and its syslog shim are built by the harness shared with the integration
+//! tests (tests/harness), into target/<profile>/pam-test-support.
+#![allow(clippy::disallowed_methods)] // benches may read the clock; the library may not
 
 mod driver;
+#[path = "../../tests/harness/mod.rs"]
+mod harness;
 mod plans;
 mod report;
 mod stats;
@@ -32,8 +37,6 @@ use world::World;
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
 struct Args {
-    driver: PathBuf,
-    shim: PathBuf,
     module: PathBuf,
     out_dir: PathBuf,
     quick: bool,
@@ -50,13 +53,11 @@ fn main() -> ExitCode {
 }
 
 fn parse_args() -> Result<Args> {
-    let (mut driver, mut shim, mut module, mut out_dir) = (None, None, None, None);
+    let (mut module, mut out_dir) = (None, None);
     let mut quick = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--driver" => driver = args.next().map(PathBuf::from),
-            "--shim" => shim = args.next().map(PathBuf::from),
             "--module" => module = args.next().map(PathBuf::from),
             "--out-dir" => out_dir = args.next().map(PathBuf::from),
             "--quick" => quick = true,
@@ -65,10 +66,8 @@ fn parse_args() -> Result<Args> {
             other => return Err(format!("unknown argument {other:?}").into()),
         }
     }
-    let usage = "usage: pam_bench --driver PATH --shim PATH --module PATH --out-dir DIR [--quick]";
+    let usage = "usage: pam_bench --module PATH --out-dir DIR [--quick]";
     Ok(Args {
-        driver: absolute(driver.ok_or(usage)?)?,
-        shim: absolute(shim.ok_or(usage)?)?,
         module: absolute(module.ok_or(usage)?)?,
         out_dir: out_dir.ok_or(usage)?,
         quick,
@@ -110,7 +109,7 @@ fn run() -> Result<()> {
     eprintln!("==> setting up users in {}", world.root().display());
     let pools = Pools::create(&mut world, &sizes)?;
     report.users = world.user_count();
-    let driver = Driver::new(&args.driver, &args.shim, &world)?;
+    let driver = Driver::new(&world)?;
 
     timed_phase(&driver, &world, &pools, &args.out_dir, &mut report)?;
     concurrency_phase(&driver, &pools, &sizes, &mut report)?;

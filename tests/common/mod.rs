@@ -32,18 +32,9 @@
 //! Each parked client holds one of pam_wrapper's ~62 `/tmp/pam.X` names
 //! (shared by the whole machine): keep well under 50 alive at once.
 //!
-//! Gotchas this harness already handles (details in the comments below):
-//! - pam_wrapper picks its `/tmp/pam.X` directory (hard-coded /tmp, not
-//!   TMPDIR) with a racy lstat+mkdir among ~62 names; clients started at the
-//!   same moment fail ("pwrap_init: Failed to create pam_wrapper config dir")
-//!   or share a dir and read each other's service files. Client start-up is
-//!   serialised machine-wide (abstract unix socket) until pam_start has
-//!   returned (pam_client's READY handshake), and a pwrap_init failure caused
-//!   by an outside pam_wrapper user is retried.
-//! - pam_syslog() is swallowed by pam_wrapper unless PAM_WRAPPER_USE_SYSLOG=1.
-//! - nss_wrapper only takes over when both NSS_WRAPPER_PASSWD and
-//!   NSS_WRAPPER_GROUP are set; then /etc/passwd is not consulted at all
-//!   (root, daemon, ... are unknown unless added).
+//! The pam_wrapper workarounds (start lock, `/tmp/pam.X` clean-up, library lookup) and
+//! the C helpers are in `tests/harness`, shared with the benchmark; its module docs list
+//! the gotchas it handles. Those specific to this layer:
 //! - Linux-PAM refuses PAM_AUTHTOK get/set from an application: see
 //!   [`AuthOptions::authtok`].
 //! - pam_matrix only checks its passdb service field in the account hook
@@ -53,21 +44,24 @@
 // Each tests/*.rs compiles this module separately and uses only part of it.
 #![allow(dead_code)]
 
+#[path = "../harness/mod.rs"]
+pub mod harness;
+
+// Re-exported for the tests; not every test binary uses both.
+#[allow(unused_imports)]
+pub use harness::locations::{module_path, target_profile_dir};
+
+use harness::helpers::{self, Helper};
+use harness::pwrap_process::{self, PwrapProcess};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::linux::net::SocketAddrExt;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::{SocketAddr, UnixListener};
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::process::{Command, ExitStatus};
 use std::sync::{Mutex, OnceLock};
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const PAM_SUCCESS: i32 = 0;
 pub const PAM_SERVICE_ERR: i32 = 3;
@@ -94,171 +88,52 @@ const FIRST_FAKE_ID: u32 = 61000;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 // ---------------------------------------------------------------------------
-// Locations and support binaries
+// Support binaries and libraries
 // ---------------------------------------------------------------------------
-
-/// target/<profile>, derived from this test binary (target/<profile>/deps/<test>).
-pub fn target_profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let deps = exe.parent().expect("test binary has a parent dir");
-    assert!(
-        deps.file_name().is_some_and(|n| n == "deps"),
-        "test binary {} is not in target/<profile>/deps; cannot find the build dir",
-        exe.display()
-    );
-    deps.parent().expect("deps has a parent").to_path_buf()
-}
-
-/// Absolute path of the PAM module under test.
-///
-/// `cargo test` compiles the cdylib too, but leaves it in target/<profile>/deps;
-/// only `cargo build` copies it up to target/<profile>. The newer of the two
-/// is the one matching the sources this test was built from.
-pub fn module_path() -> PathBuf {
-    let profile = target_profile_dir();
-    let candidates = [
-        profile.join("deps").join("libpam_totp.so"),
-        profile.join("libpam_totp.so"),
-    ];
-    candidates
-        .iter()
-        .filter_map(|p| {
-            let modified = fs::metadata(p).and_then(|m| m.modified()).ok()?;
-            Some((modified, p))
-        })
-        .max_by_key(|(modified, _)| *modified)
-        .map(|(_, p)| p.clone())
-        .unwrap_or_else(|| {
-            panic!(
-                "libpam_totp.so not found in {} or its deps/: build the cdylib first \
-                 (`cargo build`; `cargo test` builds it into deps/ too)",
-                profile.display()
-            )
-        })
-}
-
-fn lib_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let multiarch = PathBuf::from(format!("/usr/lib/{}-linux-gnu", std::env::consts::ARCH));
-        [
-            multiarch,
-            PathBuf::from("/usr/lib64"),
-            PathBuf::from("/usr/lib"),
-        ]
-        .into_iter()
-        .find(|d| d.join("libpam_wrapper.so").is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "libpam_wrapper.so not found under /usr/lib: install the Debian package \
-                     libpam-wrapper (apt-get install libpam-wrapper)"
-            )
-        })
-    })
-}
 
 /// Directory of pam_wrapper's test modules (pam_matrix.so, pam_get_items.so, ...).
 pub fn wrapper_modules_dir() -> PathBuf {
-    lib_dir().join("pam_wrapper")
+    support().wrapper_modules.clone()
 }
 
 pub fn pam_matrix_path() -> PathBuf {
     wrapper_modules_dir().join("pam_matrix.so")
 }
 
-fn require_file(path: &Path, package: &str) {
-    assert!(
-        path.exists(),
-        "{} is missing: the PAM integration tests need the Debian package {package} \
-         (apt-get install {package})",
-        path.display()
-    );
-}
-
-/// The compiled helpers, built once per test binary.
+/// The compiled helpers and the wrapper libraries, found or built once per test binary.
 pub struct Support {
     pub pam_client: PathBuf,
     pub syslog_capture: PathBuf,
     pub libpam_wrapper: PathBuf,
     pub libnss_wrapper: PathBuf,
+    wrapper_modules: PathBuf,
     /// target/<profile>/pam-test-support
     pub dir: PathBuf,
 }
 
 pub fn support() -> &'static Support {
     static SUPPORT: OnceLock<Support> = OnceLock::new();
-    SUPPORT.get_or_init(build_support)
+    SUPPORT.get_or_init(|| build_support().unwrap_or_else(|e| panic!("{e}")))
 }
 
-fn build_support() -> Support {
+/// Fails, naming the package, when something the PAM tests need is not installed.
+fn build_support() -> Result<Support, String> {
+    use harness::locations::{require_file, wrapper_libs};
     require_file(
         Path::new("/usr/include/security/pam_appl.h"),
         "libpam0g-dev",
-    );
-    let libs = lib_dir();
-    let libpam_wrapper = libs.join("libpam_wrapper.so");
-    let libnss_wrapper = libs.join("libnss_wrapper.so");
-    require_file(&libpam_wrapper, "libpam-wrapper");
-    require_file(&pam_matrix_path(), "libpam-wrapper");
-    require_file(&libnss_wrapper, "libnss-wrapper");
-
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support");
-    let dir = target_profile_dir().join("pam-test-support");
-    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
-
-    let pam_client = dir.join("pam_client");
-    compile(&src.join("pam_client.c"), &pam_client, &["-o"], &["-lpam"]);
-    let syslog_capture = dir.join("syslog_capture.so");
-    compile(
-        &src.join("syslog_capture.c"),
-        &syslog_capture,
-        &["-shared", "-fPIC", "-pthread", "-o"],
-        &[],
-    );
-    Support {
-        pam_client,
-        syslog_capture,
-        libpam_wrapper,
-        libnss_wrapper,
-        dir,
-    }
-}
-
-/// `cc <pre> <out> <src> <post>`, skipped when `out` is newer than both `src`
-/// and this file (which holds the flags).
-/// Builds to a temporary name and renames, so test binaries running in
-/// parallel (or a running pam_client) never see a half-written file.
-fn compile(src: &Path, out: &Path, pre: &[&str], post: &[&str]) {
-    let mtime = |p: &Path| fs::metadata(p).and_then(|m| m.modified()).ok();
-    let src_time = mtime(src).unwrap_or_else(|| panic!("{} is missing", src.display()));
-    let harness = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/mod.rs");
-    let newest_input = mtime(&harness).map_or(src_time, |t| t.max(src_time));
-    if mtime(out).is_some_and(|t| t > newest_input) {
-        return;
-    }
-    let tmp = out.with_extension(format!("tmp{}", std::process::id()));
-    let result = Command::new("cc")
-        .args(["-std=gnu11", "-O2", "-g", "-Wall", "-Wextra"])
-        .args(pre)
-        .arg(&tmp)
-        .arg(src)
-        .args(post)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run cc ({e}): install a C compiler (apt-get install gcc)")
-        });
-    if !result.status.success() {
-        let _ = fs::remove_file(&tmp);
-        let stderr = String::from_utf8_lossy(&result.stderr);
-        let hint = if stderr.contains("security/pam_appl.h") || stderr.contains("-lpam") {
-            " (install libpam0g-dev)"
-        } else {
-            ""
-        };
-        panic!("compiling {} failed{hint}:\n{stderr}", src.display());
-    }
-    fs::rename(&tmp, out)
-        .unwrap_or_else(|e| panic!("cannot rename {} to {}: {e}", tmp.display(), out.display()));
+    )?;
+    let libs = wrapper_libs()?;
+    require_file(&libs.modules_dir().join("pam_matrix.so"), "libpam-wrapper")?;
+    require_file(&libs.libnss_wrapper, "libnss-wrapper")?;
+    Ok(Support {
+        pam_client: helpers::build(Helper::PamClient)?,
+        syslog_capture: helpers::build(Helper::SyslogCapture)?,
+        libpam_wrapper: libs.libpam_wrapper.clone(),
+        libnss_wrapper: libs.libnss_wrapper.clone(),
+        wrapper_modules: libs.modules_dir(),
+        dir: helpers::output_dir(),
+    })
 }
 
 pub fn is_root() -> bool {
@@ -269,39 +144,6 @@ pub fn is_root() -> bool {
 fn current_ids() -> (u32, u32) {
     // SAFETY: getuid/getgid have no preconditions and cannot fail.
     unsafe { (libc::getuid(), libc::getgid()) }
-}
-
-// ---------------------------------------------------------------------------
-// Start-up lock (see module docs: pam_wrapper's /tmp/pam.X race)
-// ---------------------------------------------------------------------------
-
-/// Machine-wide mutex: a bound abstract-namespace unix socket. Unlike a lock
-/// file it is shared by every user and checkout (pam_wrapper's /tmp/pam.X
-/// names are shared by all of them too), creates no file, and is released by
-/// the kernel if the holder dies. The socket is close-on-exec, so clients do
-/// not inherit it.
-struct StartLock(UnixListener);
-
-const START_LOCK_NAME: &[u8] = b"pam-totp-tests/pam_wrapper-start";
-
-impl StartLock {
-    fn acquire(deadline: Instant) -> StartLock {
-        let addr = SocketAddr::from_abstract_name(START_LOCK_NAME).expect("abstract name");
-        loop {
-            match UnixListener::bind_addr(&addr) {
-                Ok(listener) => return StartLock(listener),
-                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-                    assert!(
-                        Instant::now() < deadline,
-                        "timed out waiting for the pam_wrapper start lock (held by another \
-                         test process?)"
-                    );
-                    thread::sleep(Duration::from_millis(1));
-                }
-                Err(e) => panic!("bind the pam_wrapper start lock: {e}"),
-            }
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -577,22 +419,15 @@ impl TestEnv {
         self.base_env(&mut cmd);
         cmd.env(
             "LD_PRELOAD",
-            join_preload(&[&s.libnss_wrapper, &s.syslog_capture]),
+            harness::env::preload(&[&s.libnss_wrapper, &s.syslog_capture]),
         );
         cmd
     }
 
     fn base_env(&self, cmd: &mut Command) {
-        // A clean environment: nothing from the developer's shell leaks in,
-        // and LC_ALL=C keeps pam_strerror texts in English.
-        cmd.env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
-            .env("LC_ALL", "C")
-            .env("HOME", self.root())
-            .env("TMPDIR", self.root())
-            .env("NSS_WRAPPER_PASSWD", self.passwd_path())
-            .env("NSS_WRAPPER_GROUP", self.group_path())
-            .env("SYSLOG_CAPTURE_FILE", self.syslog_path());
+        harness::env::clean(cmd, self.root());
+        harness::env::nss_wrapper(cmd, &self.passwd_path(), &self.group_path());
+        cmd.env("SYSLOG_CAPTURE_FILE", self.syslog_path());
         // Debugging aids, passed through when the developer sets them.
         for var in [
             "PAM_WRAPPER_DEBUGLEVEL",
@@ -642,13 +477,11 @@ impl TestEnv {
         self.base_env(&mut cmd);
         cmd.env(
             "LD_PRELOAD",
-            join_preload(&[&s.libpam_wrapper, &s.libnss_wrapper, &s.syslog_capture]),
-        )
-        .env("PAM_WRAPPER", "1")
-        .env("PAM_WRAPPER_SERVICE_DIR", self.services_dir())
-        // Otherwise pam_wrapper diverts pam_syslog() to its own debug log.
-        .env("PAM_WRAPPER_USE_SYSLOG", "1")
-        .env("PAM_CLIENT_HANDSHAKE", "1");
+            harness::env::preload(&[&s.libpam_wrapper, &s.libnss_wrapper, &s.syslog_capture]),
+        );
+        harness::env::pam_wrapper(&mut cmd, &self.services_dir());
+        // Parked after pam_start until released: see PendingAuth.
+        cmd.env(pwrap_process::WAIT_VAR, "1");
         for (k, v) in &opts.env {
             cmd.env(k, v);
         }
@@ -659,9 +492,6 @@ impl TestEnv {
             cmd.arg("--authtok").arg(tok);
         }
         cmd.arg("--").arg(service).arg(user).args(answers);
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
 
         let description = {
             let mut state = self.lock();
@@ -671,13 +501,10 @@ impl TestEnv {
                 state.spawn_count
             )
         };
-        PendingAuth::start(cmd, description, opts.timeout)
+        let process = PwrapProcess::start(&mut cmd, &description, opts.timeout)
+            .unwrap_or_else(|e| panic!("{e}"));
+        PendingAuth { process }
     }
-}
-
-fn join_preload(libs: &[&PathBuf]) -> OsString {
-    let parts: Vec<String> = libs.iter().map(|p| p.display().to_string()).collect();
-    OsString::from(parts.join(":"))
 }
 
 fn set_mode(path: &Path, mode: u32) {
@@ -781,138 +608,21 @@ impl AuthOptions {
 // Running pam_client
 // ---------------------------------------------------------------------------
 
-/// How often a client is restarted when pam_wrapper's own start-up failed
-/// (a /tmp/pam.X clash with a pam_wrapper process outside this harness).
-const MAX_START_ATTEMPTS: u32 = 3;
-
-/// A started pam_client, parked just before pam_authenticate.
+/// A started pam_client, parked just before pam_authenticate (see
+/// `harness::pwrap_process` for how it is started, and cleaned up on drop).
 pub struct PendingAuth {
-    child: Option<Child>,
-    /// Set once the child has been reaped early (it exited before READY).
-    status: Option<ExitStatus>,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
-    transcript: Vec<String>,
-    stderr: Option<JoinHandle<String>>,
-    stderr_text: Option<String>,
-    pwrap_dir: Option<PathBuf>,
-    deadline: Instant,
-    description: String,
+    process: PwrapProcess,
 }
 
 impl PendingAuth {
-    fn start(mut cmd: Command, description: String, timeout: Duration) -> PendingAuth {
-        let deadline = Instant::now() + timeout;
-        let mut attempt = 1;
-        loop {
-            // Held until this client has passed pam_start, so no two clients
-            // run pam_wrapper's racy /tmp/pam.X selection at the same time,
-            // nor read their service files while another is being set up.
-            let lock = StartLock::acquire(deadline);
-            let mut pending = PendingAuth::spawn(&mut cmd, &description, deadline);
-            let ready = pending.await_ready();
-            drop(lock);
-            if ready || attempt == MAX_START_ATTEMPTS || !pending.pwrap_init_failed() {
-                // Anything but READY is reported by wait().
-                return pending;
-            }
-            attempt += 1;
-        }
-    }
-
-    fn spawn(cmd: &mut Command, description: &str, deadline: Instant) -> PendingAuth {
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {description}: {e}"));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut stderr = child.stderr.take().expect("piped stderr");
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = stderr.read_to_end(&mut buf);
-            String::from_utf8_lossy(&buf).into_owned()
-        });
-        PendingAuth {
-            stdin: child.stdin.take(),
-            child: Some(child),
-            status: None,
-            lines: rx,
-            transcript: Vec::new(),
-            stderr: Some(stderr),
-            stderr_text: None,
-            pwrap_dir: None,
-            deadline,
-            description: description.to_string(),
-        }
-    }
-
-    /// Read up to READY. False if the client exited first (pam_start failed,
-    /// bad usage, pam_wrapper start-up failure).
-    fn await_ready(&mut self) -> bool {
-        loop {
-            let left = self.deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line == "READY" => return true,
-                Ok(line) => match line.strip_prefix("PWRAP_DIR ") {
-                    Some("(null)") => {}
-                    Some(dir) => self.pwrap_dir = Some(PathBuf::from(unescape(dir))),
-                    None => self.transcript.push(line),
-                },
-                Err(RecvTimeoutError::Disconnected) => return false,
-                Err(RecvTimeoutError::Timeout) => {
-                    self.fail("no READY from pam_client before the timeout")
-                }
-            }
-        }
-    }
-
-    /// After an exit before READY: reap the client and tell whether it was
-    /// pam_wrapper's constructor that failed (it exits 1 after logging
-    /// "PWRAP_ERROR ... pwrap_init: ..."), which is worth a retry.
-    fn pwrap_init_failed(&mut self) -> bool {
-        let status = self.reap();
-        let stderr = self.take_stderr();
-        let failed = status.code() == Some(1) && stderr.contains("pwrap_init");
-        self.stderr_text = Some(stderr);
-        failed
-    }
-
-    /// Wait for the exit of a client whose stdout is closed.
-    fn reap(&mut self) -> ExitStatus {
-        if let Some(status) = self.status {
-            return status;
-        }
-        let status = loop {
-            let child = self.child.as_mut().expect("child present until reaped");
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() < self.deadline => {
-                    thread::sleep(Duration::from_millis(2));
-                }
-                Ok(None) => self.fail("pam_client closed stdout but did not exit"),
-                Err(e) => panic!("wait for {}: {e}", self.description),
-            }
-        };
-        let pid = self.child.take().map(|c| c.id());
-        self.cleanup_pwrap_dir(pid);
-        self.status = Some(status);
-        status
+    /// The client's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.pid()
     }
 
     /// Let the client go on to pam_authenticate (idempotent).
     pub fn release(&mut self) {
-        if let Some(mut stdin) = self.stdin.take() {
-            // EPIPE means it already exited; wait() will tell.
-            let _ = stdin.write_all(b"\n");
-        }
+        self.process.release();
     }
 
     /// Release if needed, wait for the client and parse its transcript.
@@ -920,84 +630,22 @@ impl PendingAuth {
     /// crash, timeout): those are harness or module-crash failures, not
     /// authentication results.
     pub fn wait(mut self) -> Outcome {
-        self.release();
-        loop {
-            let left = self.deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => self.transcript.push(line),
-                Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) => self.fail("pam_client timed out"),
-            }
-        }
-        let status = self.reap();
-        let stderr = self.take_stderr();
-        let stdout = self.transcript.join("\n");
+        let p = &mut self.process;
+        p.release();
+        p.read_to_end().unwrap_or_else(|e| panic!("{e}"));
+        let status: ExitStatus = p.reap().unwrap_or_else(|e| panic!("{e}"));
+        let stderr = p.stderr();
+        let stdout = p.transcript().join("\n");
         if !status.success() {
-            let how = match (status.code(), status.signal()) {
-                (Some(code), _) => format!("exited with status {code}"),
-                (None, Some(sig)) => format!("was killed by signal {sig}"),
-                _ => format!("ended with {status:?}"),
-            };
             panic!(
-                "{} {how} (setup error or crash, not an authentication result)\n\
+                "{} {} (setup error or crash, not an authentication result)\n\
                  --- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
-                self.description
+                p.description(),
+                pwrap_process::describe_exit(status)
             );
         }
         Outcome::parse(&stdout, stderr)
-            .unwrap_or_else(|e| panic!("{}: bad transcript: {e}\n{stdout}", self.description))
-    }
-
-    fn take_stderr(&mut self) -> String {
-        if let Some(text) = self.stderr_text.take() {
-            return text;
-        }
-        self.stderr
-            .take()
-            .map(|h| h.join().unwrap_or_default())
-            .unwrap_or_default()
-    }
-
-    fn fail(&mut self, why: &str) -> ! {
-        let pid = self.kill();
-        self.cleanup_pwrap_dir(pid);
-        let stderr = self.take_stderr();
-        panic!(
-            "{}: {why}\n--- stdout so far ---\n{}\n--- stderr ---\n{stderr}",
-            self.description,
-            self.transcript.join("\n")
-        );
-    }
-
-    fn kill(&mut self) -> Option<u32> {
-        let mut child = self.child.take()?;
-        let _ = child.kill();
-        let _ = child.wait();
-        Some(child.id())
-    }
-
-    /// pam_wrapper's destructor removes its /tmp/pam.X copy, but not if the
-    /// process crashed or was killed; and pam_wrapper only reclaims stale
-    /// dirs for pids <= 65535. Remove it if it is still this pid's.
-    fn cleanup_pwrap_dir(&mut self, pid: Option<u32>) {
-        let (Some(dir), Some(pid)) = (self.pwrap_dir.take(), pid) else {
-            return;
-        };
-        if !dir.to_string_lossy().starts_with("/tmp/pam.") {
-            return;
-        }
-        let owner = fs::read_to_string(dir.join("pid")).unwrap_or_default();
-        if owner.trim() == pid.to_string() {
-            let _ = fs::remove_dir_all(&dir);
-        }
-    }
-}
-
-impl Drop for PendingAuth {
-    fn drop(&mut self) {
-        // Never leave a parked client (and its /tmp/pam.X) behind.
-        let pid = self.kill();
-        self.cleanup_pwrap_dir(pid);
+            .unwrap_or_else(|e| panic!("{}: bad transcript: {e}\n{stdout}", p.description()))
     }
 }
 

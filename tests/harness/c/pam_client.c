@@ -7,6 +7,7 @@
  * pam_start -> pam_authenticate -> [pam_setcred] -> pam_end and prints a
  * line-oriented transcript on stdout that tests/common/mod.rs parses:
  *
+ *   READY                                after pam_start (see handshake.h)
  *   MSG <PROMPT_ECHO_OFF|PROMPT_ECHO_ON|ERROR_MSG|TEXT_INFO> <text>
  *   AUTHTOK <value>|(null)
  *   RESULT <code> <pam_strerror text>
@@ -20,11 +21,10 @@
  * errors (bad arguments, pam_start failure, out of memory), so a test can tell
  * "the module said no" from "the harness is broken".
  *
- * Harness extensions (environment variables, both optional):
- *   PAM_CLIENT_HANDSHAKE=1  after pam_start print "READY" and wait for a line
- *                           (or EOF) on stdin before authenticating. The harness
- *                           uses it to serialise pam_wrapper's start-up (see
- *                           mod.rs) and to release many clients at once.
+ * Harness extension: with PAM_HARNESS_WAIT=1 it waits, after READY, for a line
+ * (or EOF) on stdin before authenticating (handshake.h). The harness uses READY
+ * to serialise pam_wrapper's start-up and the wait to release many clients at
+ * once.
  *
  * About PAM_AUTHTOK: Linux-PAM only lets *modules* get or set PAM_AUTHTOK;
  * from an application pam_set_item/pam_get_item return PAM_BAD_ITEM. So
@@ -42,6 +42,8 @@
 #include <string.h>
 
 #include <security/pam_appl.h>
+
+#include "handshake.h"
 
 struct answers {
 	char **items;
@@ -191,16 +193,6 @@ static void usage(void)
 		"usage: pam_client [--setcred] [--authtok VALUE] SERVICE USER [ANSWER...]\n");
 }
 
-/* Block until the harness says go (a line or EOF on stdin). */
-static void wait_for_go(void)
-{
-	int c;
-
-	do {
-		c = getchar();
-	} while (c != EOF && c != '\n');
-}
-
 int main(int argc, char **argv)
 {
 	struct answers answers = { NULL, 0, 0 };
@@ -209,7 +201,6 @@ int main(int argc, char **argv)
 	const char *service;
 	const char *user;
 	const char *authtok = NULL;
-	const char *handshake;
 	const void *item = NULL;
 	int setcred = 0;
 	int i = 1;
@@ -267,18 +258,7 @@ int main(int argc, char **argv)
 		(void)pam_set_item(pamh, PAM_AUTHTOK, authtok);
 	}
 
-	handshake = getenv("PAM_CLIENT_HANDSHAKE");
-	if (handshake != NULL && strcmp(handshake, "1") == 0) {
-		const char *dir = getenv("PAM_WRAPPER_RUNTIME_DIR");
-
-		/* pam_wrapper's private copy of the service dir; the harness
-		 * removes it if this process dies before pam_wrapper's
-		 * destructor can. */
-		print_escaped("PWRAP_DIR", dir);
-		fputs("READY\n", stdout);
-		fflush(stdout);
-		wait_for_go();
-	}
+	harness_ready();
 
 	auth_rc = pam_authenticate(pamh, 0);
 

@@ -2,7 +2,8 @@
  * pam_driver: the benchmark's PAM application. One process, many logins:
  * for each line of a plan, pam_start -> pam_authenticate -> pam_end, with a
  * conversation that answers the code prompt, each login timed on its own.
- * benches/pam_bench runs it under pam_wrapper + nss_wrapper (and valgrind).
+ * benches/pam_bench runs it, through tests/harness, under pam_wrapper +
+ * nss_wrapper (and valgrind).
  *
  * Usage: pam_driver PLAN_FILE
  *
@@ -19,9 +20,9 @@
  * EXPECT is the pam_authenticate result the login must have, or "-".
  *
  * Output on stdout:
- *   PWRAP_DIR DIR           pam_wrapper's runtime copy of the service dir
- *   READY                   only with PAM_DRIVER_HANDSHAKE=1; then waits for
- *                           a line on stdin, so several drivers start together
+ *   READY                   before the first login (see handshake.h); with
+ *                           PAM_HARNESS_WAIT=1 it then waits for a line on
+ *                           stdin, so several drivers start together
  *   LOGIN LABEL USER NS RC  one per login, NS from pam_start to pam_end
  *   SPAN START_NS END_NS    CLOCK_MONOTONIC bounds of the whole loop
  *
@@ -43,6 +44,8 @@
 #include <liboath/oath.h>
 #include <security/pam_appl.h>
 #include <valgrind/callgrind.h>
+
+#include "handshake.h"
 
 #define TOTP_PERIOD 30
 #define TOTP_DIGITS 6
@@ -223,17 +226,7 @@ int main(int argc, char **argv)
 	if (env != NULL)
 		skip = strtoul(env, NULL, 10);
 
-	env = getenv("PAM_WRAPPER_RUNTIME_DIR");
-	printf("PWRAP_DIR %s\n", env ? env : "(null)");
-	if (getenv("PAM_DRIVER_HANDSHAKE") != NULL) {
-		char go[16];
-
-		fputs("READY\n", stdout);
-		fflush(stdout);
-		/* EOF also releases us: a dead orchestrator must not leave us waiting. */
-		if (fgets(go, sizeof(go), stdin) == NULL && ferror(stdin))
-			die("reading the go line failed");
-	}
+	harness_ready();
 
 	start = now_ns();
 	for (i = 0; i < count; i++) {
