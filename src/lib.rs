@@ -18,6 +18,7 @@
 pub mod auth;
 pub mod codes;
 pub mod error;
+pub mod import;
 pub mod log;
 pub mod manage;
 pub mod options;
