@@ -522,3 +522,63 @@ fn user_state_is_read_with_the_store_and_reported() {
         "{finding}"
     );
 }
+
+/// The shipped sshd examples (stack + sshd_config lines) and the README's Quick start give
+/// no way around the code.
+#[test]
+fn the_documented_sshd_setups_pass_doctor() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("pam.d-examples/debian");
+    let read = |name: &str| fs::read_to_string(examples.join(name)).unwrap();
+    for (stack, sshd) in [
+        ("sshd.password-totp", "sshd_config.password-totp"),
+        ("sshd.publickey-totp", "sshd_config.publickey-totp"),
+    ] {
+        let tree = Tree::clean();
+        for include in ["common-session", "common-password"] {
+            tree.write(
+                &format!("etc/pam.d/{include}"),
+                "session required pam_unix.so\n",
+                0o644,
+            );
+        }
+        tree.write("etc/pam.d/sshd", &read(stack), 0o644);
+        tree.write("etc/ssh/sshd_config.d/pam-totp.conf", &read(sshd), 0o644);
+        let (code, report) = tree.doctor(&["--service", "sshd"]);
+        assert_eq!(code, 0, "{stack} + {sshd}: {report:#}");
+    }
+    // The README's Quick start: its stack and its sshd_config lines, taken from the README.
+    let readme =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let quick =
+        &readme[readme.find("## Quick start").unwrap()..readme.find("## Configuration").unwrap()];
+    let blocks: Vec<String> = quick
+        .split("```")
+        .skip(1)
+        .step_by(2)
+        .map(|block| {
+            block
+                .lines()
+                .skip(1)
+                .map(|l| format!("{}\n", l.trim()))
+                .collect()
+        })
+        .collect();
+    let stack = blocks.iter().find(|b| b.contains("pam_totp.so")).unwrap();
+    let sshd = blocks.iter().find(|b| b.contains("UsePAM")).unwrap();
+    let tree = Tree::clean();
+    tree.write("etc/pam.d/sshd", stack, 0o644);
+    tree.write("etc/ssh/sshd_config.d/pam-totp.conf", sshd, 0o644);
+    let (code, report) = tree.doctor(&["--service", "sshd"]);
+    assert_eq!(code, 0, "README Quick start: {report:#}");
+    // And the old Quick start (no AuthenticationMethods) is caught.
+    tree.write(
+        "etc/ssh/sshd_config.d/pam-totp.conf",
+        "UsePAM yes\nKbdInteractiveAuthentication yes\n",
+        0o644,
+    );
+    let finding = tree.finding(&["--service", "sshd"], "sshd.key-skips-code", "error");
+    assert!(
+        finding["what"].as_str().unwrap().contains("publickey"),
+        "{finding}"
+    );
+}
