@@ -13,3 +13,9 @@ pub fn now() -> Result<u64> {
         .map(|d| d.as_secs())
         .map_err(|_| Error::Clock)
 }
+
+/// Whether the kernel says the clock is synchronised to a time source (adjtimex's
+/// STA_UNSYNC is clear): for `doctor`, where no systemd can be asked.
+pub fn synchronized() -> std::io::Result<bool> {
+    crate::sys::clock_synchronized()
+}

@@ -79,3 +79,20 @@ pub fn syslog(ident: &'static CStr, priority: c_int, message: &str) {
     // SAFETY: a constant "%s" format and one NUL-terminated string argument.
     unsafe { libc::syslog(priority, c"%s".as_ptr(), message.as_ptr()) };
 }
+
+/// Whether the kernel's clock discipline says the clock is synchronised: adjtimex(2) in
+/// read-only mode (`modes` 0), STA_UNSYNC clear and no TIME_ERROR. Used where systemd's
+/// `timedatectl` is not there to ask.
+pub fn clock_synchronized() -> io::Result<bool> {
+    // SAFETY: `timex` is a plain C struct of integers, for which all zero bytes are a valid
+    // value; `modes` 0 asks the kernel only to read, and it writes into our live struct.
+    let (state, status) = unsafe {
+        let mut timex: libc::timex = std::mem::zeroed();
+        let state = libc::adjtimex(&mut timex);
+        (state, timex.status)
+    };
+    if state < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(state != libc::TIME_ERROR && status & libc::STA_UNSYNC == 0)
+}

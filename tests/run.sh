@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
     gcc libc6-dev pkg-config libpam0g-dev  # build: the module links libpam
-    libpam-wrapper libnss-wrapper pamtester oathtool  # integration tests
+    libpam-wrapper libnss-wrapper pamtester oathtool libpam-google-authenticator  # integration tests
     openssh-server openssh-client sudo passwd jq util-linux procps iproute2 xxd  # end-to-end tests
     dpkg-dev  # packaging
 )

@@ -52,6 +52,8 @@ pub enum Command {
     Disable,
     /// Check a code without using it up: would a login accept it now?
     Verify,
+    /// Check the PAM stacks, sshd, config file, storage and clock for setup mistakes (read-only)
+    Doctor(super::doctor::DoctorArgs),
 }
 
 #[derive(Debug, clap::Args)]

@@ -4,6 +4,7 @@
 
 mod args;
 mod commands;
+mod doctor;
 mod messages;
 mod prompt;
 mod qr;
@@ -69,6 +70,11 @@ pub struct Context {
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {
+    // doctor checks another tree (--root) and must report a broken config, not stop at it:
+    // it needs neither the actor nor the options below.
+    if let Command::Doctor(doctor) = &args.command {
+        return doctor::run(doctor, args.user.as_deref(), args.config.as_deref());
+    }
     // Who may act for whom is settled before the config is read.
     let actor = Actor::resolve(nix::unistd::getuid(), args.user.as_deref(), &PasswdDatabase)?;
     let options = Options::from_config_file(args.config.as_deref())?;
@@ -79,6 +85,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         Command::RecoveryCodes { .. } => ("recovery-codes", true),
         Command::Disable => ("disable", true),
         Command::Verify => ("verify", false),
+        Command::Doctor(_) => ("doctor", false),
     };
     let result = match args.command {
         Command::Enroll(enroll) => commands::enroll(&context, enroll),
@@ -88,6 +95,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
         }
         Command::Disable => commands::disable(&context),
         Command::Verify => commands::verify(&context),
+        // Returned above, before the actor and the options.
+        Command::Doctor(_) => Ok(String::new()),
     }
     .map_err(|error| match error {
         CliError::Failure(failure) => {
