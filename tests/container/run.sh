@@ -96,7 +96,7 @@ NAME_PREFIX=pam-totp-ct-$RUN_ID
 BASE_TAG=localhost/pam-totp-ct/base:$RUN_ID
 E2E_TAG=localhost/pam-totp-ct/e2e:$RUN_ID
 EXAMPLE_TAG=localhost/pam-totp-ct/example:$RUN_ID
-CREATED_CONTAINERS=() CREATED_IMAGES=() BG_PID="" CLEANED=0
+CREATED_CONTAINERS=() CREATED_IMAGES=() BG_PID="" CLEANED=0 CLEAN_FAILED=0
 mkdir -p "$WORK"/{storage,run,libpod,tmp,networks,logs}
 
 # podman 4 reads only this file when CONTAINERS_CONF is set. runc, not crun: crun fails on
@@ -183,18 +183,18 @@ cleanup() {
     ((CLEANED)) && return 0
     CLEANED=1
     set +e
-    local t0=$SECONDS c i left
+    local t0=$SECONDS i left
     if [[ -n $BG_PID ]]; then
         kill -TERM "$BG_PID" 2>/dev/null
         wait "$BG_PID" 2>/dev/null
     fi
-    for c in "${CREATED_CONTAINERS[@]}"; do
-        pm rm -f --ignore --time 5 "$c" >/dev/null 2>&1
-    done
+    if ((${#CREATED_CONTAINERS[@]})); then
+        pm rm -f --ignore --time 5 "${CREATED_CONTAINERS[@]}" >/dev/null 2>&1
+    fi
     # Images by ID, newest first (the test images are built on the base image).
-    for ((i = ${#CREATED_IMAGES[@]} - 1; i >= 0; i--)); do
-        pm rmi -f "${CREATED_IMAGES[i]}" >/dev/null 2>&1
-    done
+    local ids=()
+    for ((i = ${#CREATED_IMAGES[@]} - 1; i >= 0; i--)); do ids+=("${CREATED_IMAGES[i]}"); done
+    if ((${#ids[@]})); then pm rmi -f --ignore "${ids[@]}" >/dev/null 2>&1; fi
     # The storage was made empty by this run (mktemp), so what is still in it is ours:
     # intermediate images of an interrupted build, buildah's working containers.
     left=$(pm ps -a --external --format '{{.ID}} {{.Names}}' 2>/dev/null)
@@ -208,6 +208,11 @@ cleanup() {
         # shellcheck disable=SC2086
         pm rmi -f $left >/dev/null 2>&1
     fi
+    left=$(pm ps -a -q --external 2>/dev/null; pm images -a -q 2>/dev/null)
+    if [[ -n $left ]]; then
+        echo "# cleanup: FAILED to remove from this run's storage: ${left//$'\n'/ }" >&2
+        CLEAN_FAILED=1
+    fi
     remove_cgroups
     remove_side_paths
     while read -r m; do
@@ -218,6 +223,8 @@ cleanup() {
         echo "# cleanup: FAILED to unmount: $left; the work dir $WORK is left" >&2
         return 1
     fi
+    ((CLEAN_FAILED == 0)) || return 1
+    echo "# cleanup: no container, image or mount of this run is left"
     if ((KEEP_WORK)); then
         echo "# work dir kept: $WORK"
     else
