@@ -44,7 +44,7 @@ die() {
     exit 1
 }
 usage() {
-    sed -n '9,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '8,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 skip() { # reason: podman cannot work here (a failure when PAM_TOTP_CONTAINER_TESTS=require)
