@@ -8,7 +8,8 @@
 #   tests/container/run.sh [--deb FILE] [--base-image REF | --base-tar FILE] [--refresh-base]
 #                          [--mirror URL] [--keep-work]
 #
-#   --deb FILE         test this .deb instead of building one
+#   --deb FILE         test this .deb instead of building one (copied to target/debian/
+#                      when it is elsewhere: the build context takes it only from there)
 #   --base-image REF   use this Debian 12 image instead of making one: any reference
 #                      `podman pull` takes (docker.io/library/debian:12, docker-archive:FILE,
 #                      oci-archive:FILE, containers-storage:[overlay@ROOT+RUNROOT]NAME)
@@ -44,7 +45,7 @@ die() {
     exit 1
 }
 usage() {
-    sed -n '8,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '8,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 skip() { # reason: podman cannot work here (a failure when PAM_TOTP_CONTAINER_TESTS=require)
@@ -134,8 +135,8 @@ remove_cgroups() {
     done
 }
 # What podman 4.3 makes outside its --root/--runroot/--tmpdir whatever it is told (the blob
-# info cache, the short-name alias lock, netavark's run dir, runc's default state dir): what was not there before this
-# run is removed after it, a directory only when it is empty.
+# info cache, the short-name alias lock, netavark's run dir, runc's default state dir): what
+# was not there before this run is removed after it, a directory only when it is empty.
 SIDE_PATHS=(
     /var/lib/containers /var/lib/containers/cache /var/lib/containers/cache/blob-info-cache-v1.boltdb
     /var/cache/containers /var/cache/containers/short-name-aliases.conf.lock
