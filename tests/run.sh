@@ -15,6 +15,8 @@ packages=(
     openssh-server openssh-client sudo passwd jq util-linux procps iproute2 xxd  # end-to-end tests
     dpkg-dev  # packaging
 )
+# Container tests (tests/container/run.sh): root only, like them.
+if [[ $(id -u) -eq 0 ]]; then packages+=(podman runc mmdebstrap catatonit); fi
 
 packaging/apt-ensure.sh tests/run.sh "${packages[@]}"
 command -v cargo >/dev/null || { echo "tests/run.sh: cargo not found (install Rust >= 1.88 with rustup)" >&2; exit 1; }
@@ -51,3 +53,10 @@ dpkg -i "$deb" >/dev/null
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
 PAM_TOTP_MODULE="/usr/lib/$multiarch/security/pam_totp.so" PAM_TOTP_CLI=/usr/bin/pam-totp \
     tests/e2e/run.sh
+
+# Last: the package in a clean Debian 12 container, no image registry (tests/container/).
+echo "==> container tests: the package and the e2e suite in a Debian 12 container"
+container_rc=0
+tests/container/run.sh </dev/null || container_rc=$?
+# 77: it printed "SKIPPED: container tests: <reason>" (podman cannot work here).
+((container_rc == 0 || container_rc == 77)) || exit "$container_rc"
