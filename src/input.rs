@@ -83,6 +83,9 @@ pub(crate) fn split_forwarded(combined: &SecretString, digits: u8) -> (SecretStr
 }
 
 #[cfg(test)]
+mod pins;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

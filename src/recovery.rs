@@ -150,6 +150,9 @@ pub(crate) fn verify_recovery_code(
 }
 
 #[cfg(test)]
+mod pins;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::input::{Entered, classify};

@@ -8,3 +8,6 @@ pub mod template;
 
 pub use options::{DEFAULT_CONFIG, DEFAULT_PROMPT, DEFAULT_STATE_PATH, FirstPass, Options};
 pub use template::SecretPath;
+
+#[cfg(test)]
+mod pins;

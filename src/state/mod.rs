@@ -6,3 +6,6 @@ mod format_v1;
 pub mod model;
 
 pub use model::{Enrolled, LastSuccess, Method, State, Throttle};
+
+#[cfg(test)]
+mod pins;

@@ -12,6 +12,8 @@
 pub mod fs;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
+#[cfg(test)]
+mod pins;
 pub mod transaction;
 
 use crate::error::{Error, Result};
