@@ -171,3 +171,6 @@ impl Drop for IdentityGuard {
         }
     }
 }
+
+#[cfg(test)]
+mod pins;
