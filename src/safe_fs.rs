@@ -210,6 +210,9 @@ pub(crate) fn read_capped(
 }
 
 #[cfg(test)]
+mod pins;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
