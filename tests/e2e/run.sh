@@ -822,7 +822,7 @@ if [[ $HAS_RECOVERY_CODES == 1 ]]; then
     # sshd keeps a PAM_TEXT_INFO sent after the last prompt for the login messages, which it
     # prints for interactive (pty, no command) sessions only.
     check "ssh -tt (interactive): the recovery notice is shown once" \
-        ssh_recovery_notice 1 "$U_CAROL" "$PW_C" "$R3" "${E2E_NOTICE_INTERACTIVE:-1}"
+        ssh_recovery_notice 1 "$U_CAROL" "$PW_C" "$R3" 1
     check "ssh host cmd: the recovery notice cannot reach the user (sshd drops it)" \
         ssh_recovery_notice 0 "$U_CAROL" "$PW_C" "$R4" 0
 else
