@@ -4,6 +4,7 @@
 
 use super::*;
 use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+use std::os::unix::fs::PermissionsExt;
 
 fn cloexec(fd: &OwnedFd) -> bool {
     FdFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFD).unwrap()).contains(FdFlag::FD_CLOEXEC)
@@ -77,4 +78,49 @@ fn a_directory_is_made_private_and_an_existing_one_is_fine() {
         why_not_opened(&top, OsStr::new("missing"), Errno::ENOENT, 0),
         OpenFailure::Other(Errno::ENOENT)
     );
+}
+
+#[test]
+fn root_or_accepts_root_and_the_named_owner_only() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to give the file away");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f");
+    std::fs::write(&path, "").unwrap();
+    let expect = |owner| Expect {
+        kind: Kind::RegularFile,
+        owner,
+        forbidden_mode: 0o022,
+    };
+    let stat = || inspect(File::open(&path).unwrap()).unwrap();
+    assert_eq!(
+        check(&stat(), &expect(Owner::RootOr(54321))),
+        Ok(()),
+        "root's"
+    );
+    nix::unistd::chown(&path, Some(nix::unistd::Uid::from_raw(54321)), None).unwrap();
+    assert_eq!(
+        check(&stat(), &expect(Owner::RootOr(54321))),
+        Ok(()),
+        "the owner's"
+    );
+    assert_eq!(
+        check(&stat(), &expect(Owner::RootOr(54320))),
+        Err(Violation::Owner { uid: 54321 })
+    );
+}
+
+#[test]
+fn a_mode_violation_reports_the_permission_bits_only() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o775)).unwrap();
+    let stat = inspect(open_trusted_dir(dir.path()).unwrap()).unwrap();
+    let expect = Expect {
+        kind: Kind::Any,
+        owner: Owner::Is(stat.st_uid),
+        forbidden_mode: 0o022,
+    };
+    assert_eq!(check(&stat, &expect), Err(Violation::Mode { mode: 0o775 }));
 }
