@@ -144,3 +144,82 @@ fn the_lock_file_is_never_opened_through_a_link() {
     assert!(lock.is_file());
     assert_eq!(lock.mode() & 0o777, 0o600);
 }
+
+const SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+const HASH: &str =
+    "$argon2id$v=19$m=1024,t=1,p=1$c2FsdHNhbHRzYWx0$YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY";
+
+fn state_with(codes: usize, digits: u8) -> crate::state::State {
+    let alphabet = crate::recovery::RECOVERY_ALPHABET;
+    let hashes = (0..codes)
+        .map(|i| crate::recovery::RecoveryCodeHash {
+            id: format!(
+                "22{}{}",
+                char::from(alphabet[i / 31]),
+                char::from(alphabet[i % 31])
+            ),
+            hash: HASH.into(),
+        })
+        .collect();
+    crate::state::State::new(
+        SecretString::new(SECRET.into()),
+        crate::otp::HashAlgorithm::SHA1,
+        digits,
+        30,
+        hashes,
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_changed_state_file_is_read_again_and_large_ones_are_fine_up_to_64_kib() {
+    let home = tempfile::tempdir().unwrap();
+    let store = store_at("~/s/state.toml", home.path());
+    let locked = store.lock(Create::Yes).unwrap();
+    // 100 codes: several KiB, well inside the cap.
+    locked.write(&state_with(100, 6)).unwrap();
+    drop(locked);
+    assert_eq!(store.load().unwrap().unwrap().recovery_codes.len(), 100);
+    // Rewritten: the next read sees the new bytes, not the parse of the old ones.
+    store
+        .lock(Create::No)
+        .unwrap()
+        .write(&state_with(1, 8))
+        .unwrap();
+    let again = store.load().unwrap().unwrap();
+    assert_eq!((again.recovery_codes.len(), again.digits), (1, 8));
+    // Over the cap: refused before parsing.
+    let path = home.path().join("s/state.toml");
+    fs::write(&path, " ".repeat(64 * 1024 + 1)).unwrap();
+    let err = store.load().unwrap_err().to_string();
+    assert!(err.contains("larger than 65536 bytes"), "{err}");
+    // The store prints no bytes of the state (the secret is in them).
+    assert!(format!("{store:?}").contains("ParseCache"));
+    assert!(!format!("{store:?}").contains(SECRET));
+}
+
+#[test]
+fn messages_name_the_lock_file_itself() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("state");
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+    let lock_path = dir.join("state.toml.lock");
+    let store = store_at("~/state/state.toml", home.path());
+    // A lock file with the wrong mode.
+    fs::write(&lock_path, "").unwrap();
+    fs::set_permissions(&lock_path, fs::Permissions::from_mode(0o644)).unwrap();
+    match store.lock(Create::No) {
+        Err(Error::Unsafe { path, .. }) => assert_eq!(path, lock_path),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("a 0644 lock file was accepted"),
+    }
+    // A link in its place.
+    fs::remove_file(&lock_path).unwrap();
+    symlink(home.path().join("elsewhere"), &lock_path).unwrap();
+    match store.lock(Create::No) {
+        Err(Error::Unsafe { path, .. }) => assert_eq!(path, lock_path),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("locked through a link"),
+    }
+}
