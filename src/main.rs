@@ -7,12 +7,11 @@
 
 mod cli;
 
-use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     // Usage errors exit 2 (clap's convention); --help and --version exit 0.
-    let args = cli::Args::parse();
+    let args = cli::Args::parse_checked();
     // A bug must never show a backtrace: one line, exit 1. Guards (such as the one that
     // restores the terminal) still run while the panic unwinds.
     std::panic::set_hook(Box::new(|info| {

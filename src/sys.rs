@@ -96,3 +96,27 @@ pub fn clock_synchronized() -> io::Result<bool> {
     }
     Ok(state != libc::TIME_ERROR && status & libc::STA_UNSYNC == 0)
 }
+
+/// The names in the passwd database (NSS: files, nss_wrapper, LDAP if it enumerates), in
+/// its order, for the commands that walk every user (`import --all-users`, `report`).
+/// getpwent(3) is not thread-safe; only the single-threaded CLI calls this.
+pub fn passwd_names() -> Vec<String> {
+    let mut names = vec![];
+    // SAFETY: setpwent/getpwent/endpwent take no arguments; each entry getpwent returns is
+    // valid until the next call, and we copy its NUL-terminated pw_name before that.
+    unsafe {
+        libc::setpwent();
+        loop {
+            let entry = libc::getpwent();
+            if entry.is_null() {
+                break;
+            }
+            let name = (*entry).pw_name;
+            if !name.is_null() {
+                names.push(CStr::from_ptr(name).to_string_lossy().into_owned());
+            }
+        }
+        libc::endpwent();
+    }
+    names
+}

@@ -11,6 +11,7 @@ pub mod actor;
 pub mod codes_file;
 pub mod disable;
 pub mod enroll;
+pub mod import;
 pub mod otpauth;
 pub mod proof;
 pub mod recovery_codes;
@@ -21,6 +22,7 @@ pub use actor::Actor;
 pub use codes_file::{CodesFile, CodesFileProblem};
 pub use disable::disable;
 pub use enroll::{Enrollment, NewCodes, SecretProblem};
+pub use import::{GaImport, ImportProblem, Imported};
 pub use otpauth::{FALLBACK_ISSUER, NameProblem, check_name, default_issuer, default_label};
 pub use proof::{prove, ready_for_code};
 pub use recovery_codes::replace_recovery_codes;
@@ -80,6 +82,11 @@ pub enum Failure {
     },
     /// `--codes-file` names something that already exists.
     CodesFileExists(PathBuf),
+    /// A google-authenticator file that cannot be imported.
+    Import {
+        path: PathBuf,
+        problem: ImportProblem,
+    },
     /// The recovery codes file could not be created or written.
     CodesFile {
         path: PathBuf,

@@ -29,6 +29,27 @@ pub struct Args {
     pub command: Command,
 }
 
+impl Args {
+    /// Parses the command line, with the checks clap cannot express (a subcommand's flag
+    /// against a global one) as usage errors too (exit 2).
+    pub fn parse_checked() -> Args {
+        let args = Args::parse();
+        if let Command::Import(import) = &args.command
+            && import.all_users
+            && args.user.is_some()
+        {
+            use clap::CommandFactory;
+            Args::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    "import --all-users walks every user; it cannot be combined with --user",
+                )
+                .exit();
+        }
+        args
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Set up TOTP: show a QR code, confirm a code from the app, make recovery codes
@@ -52,6 +73,9 @@ pub enum Command {
     Disable,
     /// Check a code without using it up: would a login accept it now?
     Verify,
+    /// Import a google-authenticator file (~/.google_authenticator): the same secret, its
+    /// scratch codes as recovery codes
+    Import(ImportArgs),
     /// Check the PAM stacks, sshd, config file, storage and clock for setup mistakes (read-only)
     Doctor(super::doctor::DoctorArgs),
 }
@@ -105,6 +129,30 @@ pub struct EnrollArgs {
 
     /// Print one JSON object (user, secret, otpauth_uri, recovery_codes) and nothing else
     #[arg(long, requires = "no_confirm")]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The google-authenticator file [default: ~/.google_authenticator of the user]
+    #[arg(value_name = "FILE", conflicts_with = "all_users")]
+    pub file: Option<PathBuf>,
+
+    /// Remove the google-authenticator file once imported
+    #[arg(long)]
+    pub remove: bool,
+
+    /// Replace an existing pam-totp enrollment without asking for its code (root only)
+    #[arg(long)]
+    pub force: bool,
+
+    /// Import every user of the passwd database who has a google-authenticator file (root
+    /// only); one line each, going on past failures
+    #[arg(long)]
+    pub all_users: bool,
+
+    /// Print one JSON object per user instead of text
+    #[arg(long)]
     pub json: bool,
 }
 

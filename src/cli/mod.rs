@@ -86,6 +86,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         Command::Disable => ("disable", true),
         Command::Verify => ("verify", false),
         Command::Doctor(_) => ("doctor", false),
+        Command::Import(_) => ("import", true),
     };
     let result = match args.command {
         Command::Enroll(enroll) => commands::enroll(&context, enroll),
@@ -95,6 +96,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         }
         Command::Disable => commands::disable(&context),
         Command::Verify => commands::verify(&context),
+        Command::Import(import) => commands::import(&context, import),
         // Returned above, before the actor and the options.
         Command::Doctor(_) => Ok(String::new()),
     }

@@ -206,7 +206,9 @@ fn check_proof(
         Proof::NotNeeded => return Ok(false),
         Proof::Code(answer) => answer,
         Proof::TotpCode(answer) => {
-            if let Entered::Recovery { .. } = input::classify(answer.expose(), state.digits) {
+            if let Entered::Recovery { .. } | Entered::LegacyScratch(_) =
+                input::classify(answer.expose(), state.digits)
+            {
                 return Err(ChangeError::Refused(Refusal::TotpRequired));
             }
             answer

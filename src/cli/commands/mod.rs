@@ -3,10 +3,12 @@
 
 mod changes;
 mod enroll;
+mod import;
 mod status;
 
 pub use changes::{disable, recovery_codes, verify};
 pub use enroll::enroll;
+pub use import::import;
 pub use status::status;
 
 use super::messages::Says;
