@@ -25,6 +25,7 @@ fn main() -> ExitCode {
     }));
     match std::panic::catch_unwind(|| cli::run(args)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(cli::CliError::AlreadyReported)) => ExitCode::from(cli::EXIT_FAILED),
         Ok(Err(error)) => {
             eprintln!("pam-totp: {error}");
             ExitCode::from(cli::EXIT_FAILED)

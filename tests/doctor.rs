@@ -111,6 +111,28 @@ fn at(finding: &Value) -> (String, Option<u64>) {
 }
 
 #[test]
+fn problems_are_summed_up_once() {
+    let tree = Tree::clean();
+    tree.write("etc/security/pam_totp.conf", "nullok\n", 0o666);
+    let output = Command::new(BIN)
+        .arg("doctor")
+        .arg("--root")
+        .arg(tree.root())
+        .env("LC_ALL", "C.UTF-8")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stdout.matches("problems found").count(),
+        1,
+        "{stdout}\n{stderr}"
+    );
+    assert!(!stderr.contains("error(s)"), "summary repeated: {stderr}");
+}
+
+#[test]
 fn a_clean_setup_exits_0_with_only_notes() {
     let tree = Tree::clean();
     let (code, report) = tree.doctor(&[]);

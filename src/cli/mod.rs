@@ -32,6 +32,9 @@ pub enum CliError {
     Io(io::Error),
     /// Anything else the front end refuses, with the fix.
     Refused(String),
+    /// Failed, and the command's own output already said why (doctor's summary): exit 1
+    /// without a second line.
+    AlreadyReported,
 }
 
 impl fmt::Display for CliError {
@@ -41,6 +44,7 @@ impl fmt::Display for CliError {
             CliError::Cancelled(what) => write!(f, "cancelled; {what}"),
             CliError::Io(error) => write!(f, "cannot use the terminal or standard output: {error}"),
             CliError::Refused(why) => f.write_str(why),
+            CliError::AlreadyReported => f.write_str("see above"),
         }
     }
 }
