@@ -15,6 +15,7 @@ pub mod import;
 pub mod otpauth;
 pub mod proof;
 pub mod recovery_codes;
+pub mod report;
 pub mod status;
 pub mod verify;
 
@@ -26,6 +27,7 @@ pub use import::{GaImport, ImportProblem, Imported};
 pub use otpauth::{FALLBACK_ISSUER, NameProblem, check_name, default_issuer, default_label};
 pub use proof::{prove, ready_for_code};
 pub use recovery_codes::replace_recovery_codes;
+pub use report::{UserReport, report_user};
 pub use status::{Status, ThrottleStatus, status};
 pub use verify::{Checked, verify};
 

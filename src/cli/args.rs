@@ -76,6 +76,16 @@ pub enum Command {
     /// Import a google-authenticator file (~/.google_authenticator): the same secret, its
     /// scratch codes as recovery codes
     Import(ImportArgs),
+    /// For a rollout (root): one line per user, enrolled or not, recovery codes left, last
+    /// success, throttling, a google-authenticator file; never a secret
+    Report {
+        /// Only these users [default: every user in the passwd database]
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
+        /// Print one JSON object per user instead of text
+        #[arg(long)]
+        json: bool,
+    },
     /// Check the PAM stacks, sshd, config file, storage and clock for setup mistakes (read-only)
     Doctor(super::doctor::DoctorArgs),
 }

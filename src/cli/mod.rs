@@ -91,6 +91,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         Command::Verify => ("verify", false),
         Command::Doctor(_) => ("doctor", false),
         Command::Import(_) => ("import", true),
+        Command::Report { .. } => ("report", false),
     };
     let result = match args.command {
         Command::Enroll(enroll) => commands::enroll(&context, enroll),
@@ -101,6 +102,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         Command::Disable => commands::disable(&context),
         Command::Verify => commands::verify(&context),
         Command::Import(import) => commands::import(&context, import),
+        Command::Report { names, json } => commands::report(&context, &names, json),
         // Returned above, before the actor and the options.
         Command::Doctor(_) => Ok(String::new()),
     }

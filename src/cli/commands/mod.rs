@@ -4,11 +4,13 @@
 mod changes;
 mod enroll;
 mod import;
+mod report;
 mod status;
 
 pub use changes::{disable, recovery_codes, verify};
 pub use enroll::enroll;
 pub use import::import;
+pub use report::report;
 pub use status::status;
 
 use super::messages::Says;
