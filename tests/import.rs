@@ -251,3 +251,93 @@ fn all_users_imports_every_file_and_goes_on_past_failures() {
         text(&out)
     );
 }
+
+/// As whoever runs the tests, without nss_wrapper: storage of our own, a GA file of ours.
+fn own_import(dir: &Path, args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pam-totp"))
+        .arg("--config")
+        .arg(dir.join("pam_totp.conf"))
+        .args(args)
+        .env("LC_ALL", "C.UTF-8")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let _ = stdin.write_all(input.as_bytes());
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn importing_over_ones_own_enrollment_needs_a_current_code_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = dir.path().join("state");
+    fs::create_dir(&state_dir).unwrap();
+    fs::set_permissions(&state_dir, fs::Permissions::from_mode(0o700)).unwrap();
+    let config = dir.path().join("pam_totp.conf");
+    fs::write(
+        &config,
+        format!("secret = \"{}/%u.toml\"\n", state_dir.display()),
+    )
+    .unwrap();
+    fs::set_permissions(&config, fs::Permissions::from_mode(0o644)).unwrap();
+    let ga = dir.path().join("ga");
+    let status = Command::new("google-authenticator")
+        .args(["-t", "-d", "-w", "3", "-r", "3", "-R", "30", "-e", "2"])
+        .args(["--force", "--quiet", "--qr-mode=NONE", "--secret"])
+        .arg(&ga)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let ga_arg = ga.to_str().unwrap();
+
+    let out = own_import(dir.path(), &["enroll", "--no-confirm", "--json"], "");
+    assert!(out.status.success(), "{}", text(&out));
+    let enrolled: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let old_secret = enrolled["secret"].as_str().unwrap().to_owned();
+    let state_file = fs::read_dir(&state_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "toml"))
+        .unwrap();
+    let before = fs::read(&state_file).unwrap();
+
+    let out = own_import(dir.path(), &["import", ga_arg], "000000\n000001\n000002\n");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("already enrolled"), "{}", text(&out));
+    let after_wrong = String::from_utf8_lossy(&fs::read(&state_file).unwrap()).to_string();
+    assert!(
+        String::from_utf8_lossy(&before).contains(&old_secret) && after_wrong.contains(&old_secret),
+        "a wrong code replaces nothing"
+    );
+    if !is_root() {
+        let out = own_import(dir.path(), &["import", "--force", ga_arg], "");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "--force is root's: {}",
+            text(&out)
+        );
+    }
+
+    let code = oathtool(&old_secret, HashAlgorithm::SHA1, 6, 30, fresh_now(30));
+    let out = own_import(
+        dir.path(),
+        &["import", "--json", ga_arg],
+        &format!("{code}\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["replaced"], true, "{report}");
+    assert_eq!(report["recovery_codes"], 2, "{report}");
+    let (new_secret, _) = secret_and_scratch_codes(&ga);
+    assert!(
+        String::from_utf8_lossy(&fs::read(&state_file).unwrap()).contains(&new_secret),
+        "the GA secret is now the enrollment's"
+    );
+}
