@@ -404,6 +404,10 @@ mod tests {
             assert!(NullokUntil::parse(bad).is_err(), "{bad:?} accepted");
         }
         assert!(args(&["nullok_until"]).is_err());
+        let from_file =
+            Options::from_config_text("nullok_until = \"2026-12-31\"\n", Path::new("/c")).unwrap();
+        assert_eq!(from_file.nullok_until, Some(until.clone()));
+        assert!(Options::from_config_text("nullok_until = 2026-12-31\n", Path::new("/c")).is_err());
         let both = args(&["nullok", "nullok_until=2026-12-31"]).unwrap_err();
         assert!(both.to_string().contains("cannot be combined"), "{both}");
     }
