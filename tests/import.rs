@@ -185,6 +185,11 @@ fn unsafe_damaged_and_hotp_files_are_refused_and_nothing_is_written() {
     refused("chmod 600");
     fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
 
+    let second = carol.home.join("ga-second-name");
+    fs::hard_link(&file, &second).unwrap();
+    refused("hard links");
+    fs::remove_file(&second).unwrap();
+
     let real = carol.home.join("ga-real");
     fs::rename(&file, &real).unwrap();
     symlink(&real, &file).unwrap();

@@ -23,6 +23,8 @@ use std::path::{Path, PathBuf};
 /// Where google-authenticator keeps its file, in the user's home.
 pub const GA_FILE_NAME: &str = ".google_authenticator";
 
+const NOT_REGULAR_FIX: &str = "point pam-totp import at the file google-authenticator wrote";
+
 /// Why a GA file is not imported (besides unsafe files and I/O, which are [`Error`]s).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImportProblem {
@@ -103,6 +105,12 @@ impl GaImport {
                         &format!("it belongs to uid {uid}, not to {}", actor.target.name),
                         &format!("chown {} {}", actor.target.name, path.display()),
                     ),
+                    OpenFailure::HardLinks { links } => {
+                        safe_fs::hard_links_refusal(&path, links).into()
+                    }
+                    OpenFailure::NotRegular => {
+                        safe_fs::not_regular_refusal(&path, NOT_REGULAR_FIX.into()).into()
+                    }
                     OpenFailure::NotDirectory | OpenFailure::Other(_) => {
                         Error::io(&path, "open", e).into()
                     }
@@ -117,11 +125,11 @@ impl GaImport {
         };
         if let Err(violation) = safe_fs::check(&stat, &expect) {
             return Err(match violation {
-                Violation::NotRegular => unsafe_file(
-                    &path,
-                    "it is not a regular file",
-                    "point pam-totp import at the file google-authenticator wrote",
-                ),
+                Violation::NotRegular => {
+                    safe_fs::not_regular_refusal(&path, NOT_REGULAR_FIX.into()).into()
+                }
+                // Another name may be someone else's file: no owner or mode advice.
+                Violation::HardLinks { links } => safe_fs::hard_links_refusal(&path, links).into(),
                 Violation::Owner { uid } => unsafe_file(
                     &path,
                     &format!("it belongs to uid {uid}, not to {}", actor.target.name),
