@@ -47,11 +47,28 @@ pub enum Command {
         /// Also write the new codes to this new file (mode 0600; must not exist)
         #[arg(long, value_name = "PATH")]
         codes_file: Option<PathBuf>,
+        /// Print one JSON object (user, recovery_codes) instead of text
+        #[arg(long)]
+        json: bool,
     },
     /// Turn TOTP off: remove the enrollment (asks for a current code or a recovery code)
-    Disable,
+    Disable {
+        /// Print one JSON object instead of text
+        #[arg(long)]
+        json: bool,
+    },
     /// Check a code without using it up: would a login accept it now?
-    Verify,
+    Verify {
+        /// Print one JSON object instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Clear throttling (wrong codes in a row, and the wait): root only, with --user NAME
+    Unlock {
+        /// Print one JSON object instead of text
+        #[arg(long)]
+        json: bool,
+    },
     /// Check the PAM stacks, sshd, config file, storage and clock for setup mistakes (read-only)
     Doctor(super::doctor::DoctorArgs),
 }
@@ -94,10 +111,14 @@ pub struct EnrollArgs {
     #[arg(long)]
     pub invert: bool,
 
-    /// Import this base32 secret instead of making one ("-" reads it from standard input,
-    /// which keeps it out of the process list)
-    #[arg(long, value_name = "BASE32")]
+    /// Import a base32 secret from standard input instead of making one: only "-" is
+    /// accepted, since a secret on the command line is visible to every local user
+    #[arg(long, value_name = "-", conflicts_with = "secret_file")]
     pub secret: Option<String>,
+
+    /// Import a base32 secret from this file (yours, mode 0600, not a symlink)
+    #[arg(long, value_name = "PATH")]
+    pub secret_file: Option<PathBuf>,
 
     /// Do not ask for a code from the app before saving (provisioning)
     #[arg(long)]
@@ -136,6 +157,38 @@ pub enum QrStyle {
     Ansi,
     /// No QR code: type the secret by hand
     None,
+}
+
+impl Args {
+    /// Whether a failure is one JSON object on standard output too (`--json`; doctor's
+    /// report is its JSON object, failure or not).
+    pub fn json_errors(&self) -> bool {
+        match &self.command {
+            Command::Enroll(enroll) => enroll.json,
+            Command::Status { json }
+            | Command::RecoveryCodes { json, .. }
+            | Command::Disable { json }
+            | Command::Verify { json }
+            | Command::Unlock { json } => *json,
+            Command::Doctor(_) => false,
+        }
+    }
+}
+
+impl Args {
+    /// What clap cannot check without echoing the value: `--secret` takes no literal, since
+    /// `/proc/PID/cmdline` is readable by every local user (and clap's own error would
+    /// repeat the secret). A usage error (exit 2).
+    pub fn check(&self) -> Result<(), String> {
+        if let Command::Enroll(enroll) = &self.command
+            && enroll.secret.as_deref().is_some_and(|secret| secret != "-")
+        {
+            return Err(
+                "--secret takes only \"-\" (standard input): a secret on the command line is visible to every local user (ps, /proc/PID/cmdline); nothing was changed. Use `printf %s \"$SECRET\" | pam-totp enroll --secret -`, or `pam-totp enroll --secret-file PATH` with a file of yours, mode 0600".into(),
+            );
+        }
+        Ok(())
+    }
 }
 
 fn recovery_count() -> RangedU64ValueParser<usize> {

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::policy::{CountFailure, Policy, Verdict};
 use crate::recovery::RecoveryCodeHash;
 use crate::secret::SecretString;
-use crate::state::{Enrolled, State};
+use crate::state::{Enrolled, State, Throttle};
 use std::path::Path;
 
 /// What to ask before prompting, read without the lock (a person may take a while).
@@ -151,4 +151,7 @@ pub trait Store {
 
     /// Removes the enrollment, after `proof`.
     fn remove(&self, proof: Proof<'_>, now: u64, policy: Policy) -> Change<()>;
+
+    /// Clears the throttling (root's `unlock`: no proof); returns it as it was.
+    fn clear_throttle(&self) -> Change<Throttle>;
 }

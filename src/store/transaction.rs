@@ -11,7 +11,7 @@ use crate::input::{self, Entered};
 use crate::policy::{self, CountFailure, Policy, Verdict};
 use crate::recovery::RecoveryCodeHash;
 use crate::secret::SecretString;
-use crate::state::{Enrolled, State};
+use crate::state::{Enrolled, State, Throttle};
 use std::path::Path;
 
 /// Whether taking the lock may create what is missing (enrollment) or finds it absent.
@@ -178,6 +178,15 @@ impl<B: Backend> Store for B {
             return Err(ChangeError::Refused(Refusal::NotEnrolled));
         }
         Ok(())
+    }
+
+    fn clear_throttle(&self) -> Change<Throttle> {
+        let (locked, mut state) = lock_existing(self)?;
+        let was = std::mem::take(&mut state.throttle);
+        if was != Throttle::default() {
+            locked.write(&state)?;
+        }
+        Ok(was)
     }
 }
 

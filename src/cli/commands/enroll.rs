@@ -5,7 +5,7 @@ use crate::cli::args::EnrollArgs;
 use crate::cli::messages::{self, PAM_LINE};
 use crate::cli::prompt::{self, Input};
 use crate::cli::{CliError, Context, now, qr, store};
-use pam_totp::admin::{self, CodesFile, Enrollment, NewCodes};
+use pam_totp::admin::{self, CodesFile, Delivery, Enrollment, NewCodes};
 use pam_totp::clock;
 use pam_totp::otp::HashAlgorithm;
 use pam_totp::secret::SecretString;
@@ -23,10 +23,11 @@ struct Provisioned<'a> {
 
 pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
     let actor = &context.actor;
-    let imported = match args.secret.as_deref() {
-        Some("-") => Some(read_secret()?),
-        Some(text) => Some(SecretString::new(text.to_owned())),
-        None => None,
+    // `--secret` takes only "-" (args.rs): a literal would be readable in the process list.
+    let imported = match (&args.secret, &args.secret_file) {
+        (Some(_), _) => Some(read_secret()?),
+        (None, Some(path)) => Some(admin::read_secret_file(path, actor.caller.uid)?),
+        (None, None) => None,
     };
     let mut enrollment = Enrollment::new(
         imported.as_ref().map(SecretString::expose),
@@ -62,17 +63,28 @@ pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
         let secret = Zeroizing::new(enrollment.secret().expose().to_owned());
         let new_codes = NewCodes::make(args.recovery_codes)?;
         let done = what(&enrollment);
-        enrollment.save(actor, &store, &new_codes, codes_file.as_ref(), now()?)?;
         let codes: Vec<&str> = new_codes.shown().iter().map(SecretString::expose).collect();
-        let object = serde_json::to_string(&Provisioned {
-            user: &actor.target.name,
-            secret: secret.as_str(),
-            otpauth_uri: uri.as_str(),
-            recovery_codes: codes,
-        })
-        .map_err(|e| CliError::Refused(format!("cannot write JSON: {e}")))?;
-        let text = Zeroizing::new(format!("{object}\n"));
-        out(&text)?;
+        let object = Zeroizing::new(
+            serde_json::to_string(&Provisioned {
+                user: &actor.target.name,
+                secret: secret.as_str(),
+                otpauth_uri: uri.as_str(),
+                recovery_codes: codes,
+            })
+            .map_err(|e| CliError::Refused(format!("cannot write JSON: {e}")))?,
+        );
+        let text = Zeroizing::new(format!("{}\n", object.as_str()));
+        // Shown before the commit: a secret nobody saw is never enrolled.
+        enrollment.save(
+            actor,
+            &store,
+            &new_codes,
+            Delivery {
+                codes_file: codes_file.as_ref(),
+                show: &mut || out(&text),
+            },
+            now()?,
+        )?;
         return Ok(done);
     }
 
@@ -138,7 +150,6 @@ pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
 
     let new_codes = NewCodes::make(args.recovery_codes)?;
     let done = what(&enrollment);
-    enrollment.save(actor, &store, &new_codes, codes_file.as_ref(), now()?)?;
 
     let mut text = Zeroizing::new(format!(
         "\nTwo-factor authentication is set up for {}{}.\n",
@@ -155,6 +166,16 @@ pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
         "\nNext:\n  - Logins ask for a code once an administrator adds this line to the service's\n    file in /etc/pam.d (for example /etc/pam.d/sshd), after the password line:\n        {PAM_LINE}\n  - `pam-totp status{0}` shows the enrollment; `pam-totp verify{0}` checks a code\n    without using it up.\n",
         for_whom(context)
     );
-    out(&text)?;
+    // Shown before the commit: recovery codes nobody saw are never saved.
+    enrollment.save(
+        actor,
+        &store,
+        &new_codes,
+        Delivery {
+            codes_file: codes_file.as_ref(),
+            show: &mut || out(&text),
+        },
+        now()?,
+    )?;
     Ok(done)
 }

@@ -5,7 +5,7 @@ mod changes;
 mod enroll;
 mod status;
 
-pub use changes::{disable, recovery_codes, verify};
+pub use changes::{disable, recovery_codes, unlock, verify};
 pub use enroll::enroll;
 pub use status::status;
 
