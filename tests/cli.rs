@@ -287,6 +287,76 @@ fn decode_qr(screen: &str, inverted: bool) -> String {
     grids[0].decode().expect("the QR code decodes").1
 }
 
+/// Decodes the QR code in `screen` as a terminal shows it: ANSI colours (30/97 foreground,
+/// 40/107 background, 0/39/49 back to the defaults) applied to the half blocks, on a
+/// terminal with light text on a dark background (`dark`) or the other way round. Around
+/// the drawing is the terminal's own background, as a phone camera sees it. `None` when no
+/// code is found there.
+fn decode_on_terminal(screen: &str, dark: bool) -> Option<String> {
+    // Each character cell: (top light?, bottom light?), or None for text that is no QR code.
+    let cells = |line: &str| -> Option<Vec<(bool, bool)>> {
+        let (mut fg, mut bg): (Option<bool>, Option<bool>) = (None, None);
+        let mut row = Vec::new();
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                let sequence: String = chars.by_ref().take_while(|&c| c != 'm').collect();
+                for code in sequence.trim_start_matches('[').split(';') {
+                    match code {
+                        "0" | "" => (fg, bg) = (None, None),
+                        "30" => fg = Some(false),
+                        "97" | "37" => fg = Some(true),
+                        "39" => fg = None,
+                        "40" => bg = Some(false),
+                        "107" | "47" => bg = Some(true),
+                        "49" => bg = None,
+                        other => panic!("unexpected colour {other:?} in {line:?}"),
+                    }
+                }
+                continue;
+            }
+            // Light text on a dark background, or dark on light.
+            let fg = fg.unwrap_or(dark);
+            let bg = bg.unwrap_or(!dark);
+            row.push(match c {
+                '█' => (fg, fg),
+                '▀' => (fg, bg),
+                '▄' => (bg, fg),
+                ' ' => (bg, bg),
+                _ => return None,
+            });
+        }
+        (row.len() >= 21 && row.iter().any(|&(t, b)| t != b || t == dark)).then_some(row)
+    };
+    let rows: Vec<Vec<(bool, bool)>> = screen
+        .lines()
+        .skip_while(|l| cells(l).is_none())
+        .map_while(cells)
+        .collect();
+    if rows.is_empty() {
+        return None;
+    }
+    let width = rows.iter().map(Vec::len).max().unwrap();
+    let height = rows.len() * 2;
+    let (margin, scale) = (8, 4);
+    let light = |x: usize, y: usize| -> bool {
+        if x < margin || y < margin || x >= width + margin || y >= height + margin {
+            return !dark;
+        }
+        let (x, y) = (x - margin, y - margin);
+        rows[y / 2].get(x).map_or(
+            !dark,
+            |&(top, bottom)| if y % 2 == 0 { top } else { bottom },
+        )
+    };
+    let (w, h) = ((width + 2 * margin) * scale, (height + 2 * margin) * scale);
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| {
+        if light(x / scale, y / scale) { 255 } else { 0 }
+    });
+    let grids = image.detect_grids();
+    grids.first()?.decode().ok().map(|(_, text)| text)
+}
+
 // ---------------------------------------------------------------------------------------
 // A pseudo-terminal
 
@@ -303,10 +373,22 @@ struct Terminal {
 
 impl Terminal {
     fn start(env: &Env, args: &[&str]) -> Terminal {
-        let pty = openpty(None, None).unwrap();
+        Terminal::start_sized(env, args, None)
+    }
+
+    /// On a terminal `columns` wide (`None`: size not set), with no `$COLUMNS`.
+    fn start_sized(env: &Env, args: &[&str], columns: Option<u16>) -> Terminal {
+        let size = columns.map(|ws_col| nix::pty::Winsize {
+            ws_row: 50,
+            ws_col,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        });
+        let pty = openpty(size.as_ref(), None).unwrap();
         let slave = fs::File::from(pty.slave);
         let child = env
             .command(args)
+            .env_remove("COLUMNS")
             .stdin(slave.try_clone().unwrap())
             .stdout(slave.try_clone().unwrap())
             .stderr(slave)
@@ -423,11 +505,70 @@ fn enroll_in_a_terminal_with_a_code_from_oathtool() {
 #[test]
 fn qr_code_decodes_to_the_printed_uri() {
     let env = Env::new();
-    let mut terminal = Terminal::start(&env, &["enroll"]);
+    let mut terminal = Terminal::start_sized(&env, &["enroll"], Some(200));
     let screen = terminal.expect(CODE_PROMPT);
-    assert_eq!(decode_qr(&screen, false), printed_uri(&screen));
+    let uri = printed_uri(&screen);
+    // The default draws its own colours: it scans on a dark terminal and on a light one.
+    for dark in [true, false] {
+        assert_eq!(
+            decode_on_terminal(&screen, dark).as_deref(),
+            Some(uri.as_str()),
+            "dark {dark}"
+        );
+    }
+    assert!(!screen.contains("columns wide"), "{screen}");
     terminal.type_text("\x03");
     terminal.finish();
+}
+
+#[test]
+fn utf8_qr_codes_scan_only_on_the_background_they_are_drawn_for() {
+    let env = Env::new();
+    for (args, scans_on_dark) in [(&["--qr", "utf8"][..], true), (&["--invert"], false)] {
+        let mut all = vec!["enroll"];
+        all.extend(args);
+        let run = env.run(&all, "");
+        let uri = printed_uri(&run.stdout);
+        assert_eq!(
+            decode_on_terminal(&run.stdout, scans_on_dark).as_deref(),
+            Some(uri.as_str()),
+            "{args:?}"
+        );
+        assert_eq!(
+            decode_on_terminal(&run.stdout, !scans_on_dark),
+            None,
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn a_terminal_narrower_than_the_qr_code_gets_a_warning() {
+    let env = Env::new();
+    let mut terminal = Terminal::start_sized(&env, &["enroll"], Some(40));
+    let screen = terminal.expect(CODE_PROMPT);
+    assert!(
+        screen.contains("columns wide but the terminal has 40"),
+        "{screen}"
+    );
+    assert!(screen.contains("--qr none"), "{screen}");
+    terminal.type_text("\x03");
+    terminal.finish();
+    // Without a terminal, $COLUMNS says.
+    let run = {
+        let mut child = env
+            .command(&["enroll"])
+            .env("COLUMNS", "30")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take();
+        child.wait_with_output().unwrap()
+    };
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("the terminal has 30"), "{stderr}");
 }
 
 #[test]
@@ -1331,9 +1472,9 @@ fn root_for_a_user_with_a_full_output_leaves_the_state_byte_for_byte() {
         full.extend(args);
         let run = run_full(&env, &full, "", true, false);
         assert_eq!(run.code, Some(1), "{args:?}: {run}");
-        assert_eq!(
-            fs::read(&state).unwrap(),
-            before,
+        // Not assert_eq!: the bytes hold the secret.
+        assert!(
+            fs::read(&state).unwrap() == before,
             "{args:?} changed the state"
         );
     }

@@ -103,11 +103,11 @@ pub struct EnrollArgs {
     #[arg(long, value_name = "PATH")]
     pub codes_file: Option<PathBuf>,
 
-    /// How to draw the QR code
-    #[arg(long, value_enum, default_value_t = QrStyle::Utf8)]
-    pub qr: QrStyle,
+    /// How to draw the QR code [default: ansi, or utf8 with --invert]
+    #[arg(long, value_enum)]
+    pub qr: Option<QrStyle>,
 
-    /// Draw the QR code for a terminal with a light background (utf8 style)
+    /// Draw the utf8 QR code for a terminal with a light background (implies --qr utf8)
     #[arg(long)]
     pub invert: bool,
 
@@ -149,11 +149,23 @@ impl From<Algorithm> for HashAlgorithm {
     }
 }
 
+impl EnrollArgs {
+    /// The QR style asked for: explicit colours by default, so the code scans whatever the
+    /// terminal's background; `--invert` alone keeps its meaning (utf8, dark-on-light).
+    pub fn qr_style(&self) -> QrStyle {
+        match self.qr {
+            Some(style) => style,
+            None if self.invert => QrStyle::Utf8,
+            None => QrStyle::Ansi,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum QrStyle {
-    /// Unicode half blocks in the terminal's own colours
+    /// Unicode half blocks in the terminal's own colours (light-on-dark; --invert for dark-on-light)
     Utf8,
-    /// Unicode half blocks with explicit black and white (ANSI colours)
+    /// Unicode half blocks with explicit black and white (ANSI colours): scans on any background
     Ansi,
     /// No QR code: type the secret by hand
     None,

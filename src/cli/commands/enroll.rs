@@ -50,6 +50,7 @@ pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
             |answer| admin::prove(actor, &store, answer, clock::now()?, &context.options),
         )?;
     }
+    let qr_style = args.qr_style();
     let issuer = args.issuer.unwrap_or_else(admin::default_issuer);
     let label = args
         .label
@@ -89,7 +90,10 @@ pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
     }
 
     let mut text = Zeroizing::new(String::new());
-    if let Some(drawing) = qr::render(&uri, args.qr, args.invert).map_err(CliError::Refused)? {
+    if let Some(drawing) = qr::render(&uri, qr_style, args.invert).map_err(CliError::Refused)? {
+        if let Some(warning) = qr::too_wide(&drawing, qr::terminal_columns()) {
+            note(&warning)?;
+        }
         text.push_str(&drawing);
         text.push_str("\nScan the QR code with an authenticator app, or add this key by hand:\n");
     } else {
