@@ -1609,3 +1609,97 @@ fn every_command_prints_one_json_object() {
         "{object}"
     );
 }
+
+#[test]
+fn a_damaged_state_file_stays_refused_for_its_user() {
+    let env = Env::new();
+    let provisioned = env.provision(&[]);
+    fs::write(env.state_file(), "this is not toml [[[\n").unwrap();
+    let code = oathtool(&provisioned.secret, 0, &[]);
+    for args in [
+        &["disable"][..],
+        &["enroll", "--no-confirm", "--json"],
+        &["status"],
+    ] {
+        let run = env.run(args, &format!("{code}\n"));
+        assert_eq!(run.code, Some(1), "{args:?}: {run}");
+        assert!(run.stderr.contains("is invalid"), "{args:?}: {run}");
+    }
+    assert_eq!(
+        fs::read_to_string(env.state_file()).unwrap(),
+        "this is not toml [[[\n"
+    );
+    let kept = fs::read_dir(env.path().join("state"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains("damaged")
+        })
+        .count();
+    assert_eq!(kept, 0);
+}
+
+#[test]
+fn root_replaces_a_damaged_state_file_and_keeps_it_aside() {
+    if !needs_root("root_replaces_a_damaged_state_file_and_keeps_it_aside") {
+        return;
+    }
+    let env = home_env();
+    let user = TestUser::create(&env, "d");
+    let state = user.home.join(".config/pam-totp/state.toml");
+    let damage = || {
+        fs::write(&state, "version = [ damaged\n").unwrap();
+        let run = env.run(&["--user", &user.name, "status"], "");
+        assert_eq!(run.code, Some(1), "{run}");
+        assert!(run.stderr.contains("is invalid"), "{run}");
+    };
+    let kept_files = || -> Vec<PathBuf> {
+        let mut kept: Vec<PathBuf> = fs::read_dir(state.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains("state.toml.damaged-"))
+            .collect();
+        kept.sort();
+        kept
+    };
+    for command in ["disable", "enroll"] {
+        let run = env.run(
+            &["--user", &user.name, "enroll", "--no-confirm", "--json"],
+            "",
+        );
+        assert_eq!(run.code, Some(0), "{run}");
+        damage();
+        let before = kept_files();
+        let args: &[&str] = if command == "disable" {
+            &["disable"]
+        } else {
+            &["enroll", "--no-confirm", "--json"]
+        };
+        let mut full = vec!["--user", &user.name];
+        full.extend(args);
+        let run = env.run(&full, "");
+        assert_eq!(run.code, Some(0), "{command}: {run}");
+        assert!(run.stderr.contains("was kept as"), "{command}: {run}");
+        let after = kept_files();
+        let new: Vec<&PathBuf> = after.iter().filter(|p| !before.contains(p)).collect();
+        assert_eq!(new.len(), 1, "{command}: {after:?}");
+        assert!(run.stderr.contains(&new[0].display().to_string()), "{run}");
+        assert_eq!(fs::read_to_string(new[0]).unwrap(), "version = [ damaged\n");
+        let meta = fs::symlink_metadata(new[0]).unwrap();
+        assert_eq!((meta.uid(), meta.mode() & 0o777), (user.uid, 0o600));
+        let status = env.run(&["--user", &user.name, "status", "--json"], "");
+        assert_eq!(status.code, Some(0), "{status}");
+        let enrolled =
+            serde_json::from_str::<serde_json::Value>(&status.stdout).unwrap()["enrolled"]
+                .as_bool()
+                .unwrap();
+        assert_eq!(enrolled, command == "enroll", "{command}: {status}");
+        // Keeping aside is a second name for the file; the state itself has one again.
+        if command == "enroll" {
+            assert_eq!(fs::symlink_metadata(&state).unwrap().nlink(), 1);
+        }
+    }
+}

@@ -21,7 +21,7 @@ pub mod verify;
 
 pub use actor::Actor;
 pub use codes_file::{CodesFile, CodesFileProblem, Delivery, Show};
-pub use disable::disable;
+pub use disable::{disable, is_damaged, set_aside_damaged};
 pub use enroll::{Enrollment, NewCodes, SecretProblem};
 pub use otpauth::{FALLBACK_ISSUER, NameProblem, check_name, default_issuer, default_label};
 pub use proof::{prove, ready_for_code};

@@ -1,6 +1,6 @@
 //! `pam-totp recovery-codes`, `disable` and `verify`.
 
-use super::{Done, ask_code, for_whom, out, show_codes};
+use super::{Done, ask_code, damaged_kept, for_whom, note, out, show_codes};
 use crate::cli::messages::reason_words;
 use crate::cli::prompt::{self, Input};
 use crate::cli::{CliError, Context, now, store};
@@ -84,6 +84,7 @@ pub fn recovery_codes(
 pub fn disable(context: &Context, json: bool) -> Done {
     let actor = &context.actor;
     let store = store(context)?;
+    let mut kept = None;
     if actor.needs_proof() {
         admin::ready_for_code(actor, &store, now()?)?;
         ask_code(
@@ -92,10 +93,27 @@ pub fn disable(context: &Context, json: bool) -> Done {
             |answer| admin::disable(actor, &store, Some(answer), clock::now()?, &context.options),
         )?;
     } else {
-        admin::disable(actor, &store, None, now()?, &context.options)?;
+        match admin::disable(actor, &store, None, now()?, &context.options) {
+            Ok(()) => {}
+            // Root may replace a damaged file: kept aside, then removed.
+            Err(failure) if admin::is_damaged(&failure) => {
+                match admin::set_aside_damaged(actor, &store, now()?, true)? {
+                    Some(path) => kept = Some(path),
+                    None => return Err(failure.into()),
+                }
+            }
+            Err(failure) => return Err(failure.into()),
+        }
+    }
+    if let Some(path) = &kept {
+        note(&damaged_kept(path))?;
     }
     if json {
-        let object = serde_json::json!({ "user": actor.target.name, "enrolled": false });
+        let object = serde_json::json!({
+            "user": actor.target.name,
+            "enrolled": false,
+            "damaged_kept_as": kept.as_ref().map(|p| p.display().to_string()),
+        });
         out(&format!("{object}\n"))?;
         return Ok("disabled two-factor authentication (enrollment removed)".into());
     }

@@ -37,7 +37,18 @@ pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
     )?;
     let codes_file = args.codes_file.as_deref().map(CodesFile::new).transpose()?;
     let store = store(context)?;
-    let replacing = pam_totp::store::Store::enrolled(&store)?.is_some();
+    // Root may replace a damaged state file: kept aside (a second link) just before the
+    // new enrollment is saved over it, so a cancelled enroll leaves it where it was.
+    let (replacing, damaged) = match pam_totp::store::Store::enrolled(&store) {
+        Ok(enrolled) => (enrolled.is_some(), false),
+        Err(error) => {
+            let failure = admin::Failure::from(error);
+            if !(admin::is_damaged(&failure) && actor.for_other()) {
+                return Err(failure.into());
+            }
+            (true, true)
+        }
+    };
     if replacing && actor.needs_proof() {
         note(&format!(
             "{} is already enrolled. To replace the enrollment, first enter a current code from the app (or a recovery code).\n",
@@ -75,6 +86,9 @@ pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
             .map_err(|e| CliError::Refused(format!("cannot write JSON: {e}")))?,
         );
         let text = Zeroizing::new(format!("{}\n", object.as_str()));
+        if damaged {
+            keep_damaged(context, &store)?;
+        }
         // Shown before the commit: a secret nobody saw is never enrolled.
         enrollment.save(
             actor,
@@ -170,6 +184,9 @@ pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
         "\nNext:\n  - Logins ask for a code once an administrator adds this line to the service's\n    file in /etc/pam.d (for example /etc/pam.d/sshd), after the password line:\n        {PAM_LINE}\n  - `pam-totp status{0}` shows the enrollment; `pam-totp verify{0}` checks a code\n    without using it up.\n",
         for_whom(context)
     );
+    if damaged {
+        keep_damaged(context, &store)?;
+    }
     // Shown before the commit: recovery codes nobody saw are never saved.
     enrollment.save(
         actor,
@@ -182,4 +199,12 @@ pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
         now()?,
     )?;
     Ok(done)
+}
+
+/// Keeps the damaged state aside before the new enrollment replaces it, and says so.
+fn keep_damaged(context: &Context, store: &dyn pam_totp::store::Store) -> Result<(), CliError> {
+    if let Some(path) = admin::set_aside_damaged(&context.actor, store, now()?, false)? {
+        note(&super::damaged_kept(&path))?;
+    }
+    Ok(())
 }

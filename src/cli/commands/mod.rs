@@ -89,6 +89,14 @@ pub(super) fn read_secret() -> Result<SecretString, CliError> {
     }
 }
 
+/// What root is told when a damaged state file was set aside.
+pub(super) fn damaged_kept(path: &std::path::Path) -> String {
+    format!(
+        "The state file could not be read (damaged); it was kept as {} (same owner, mode 0600) and replaced.\n",
+        path.display()
+    )
+}
+
 pub(super) fn for_whom(context: &Context) -> String {
     if context.actor.for_other() {
         format!(" --user {}", context.actor.target.name)
