@@ -100,11 +100,12 @@ pub fn import(context: &Context, args: ImportArgs) -> Done {
         replace = true;
     }
     let result = ga.save(actor, &store, replace, args.remove);
-    if args.json {
-        out(&json_line(&actor.target.name, &result)?)?;
-        return result.map(|done| logged(&done)).map_err(CliError::from);
-    }
+    // A failure is printed by the front end ({"error": …} with --json).
     let done = result?;
+    if args.json {
+        out(&json_line(&actor.target.name, &Ok(done.clone()))?)?;
+        return Ok(logged(&done));
+    }
     out(&described(&done))?;
     Ok(logged(&done))
 }
