@@ -96,3 +96,62 @@ pub fn clock_synchronized() -> io::Result<bool> {
     }
     Ok(state != libc::TIME_ERROR && status & libc::STA_UNSYNC == 0)
 }
+
+/// Makes the process undumpable: no core file, and no ptrace attach or /proc/PID/mem by
+/// the (unprivileged) user who started it. The setuid helper calls this first.
+pub fn make_undumpable() -> io::Result<()> {
+    // SAFETY: prctl(PR_SET_DUMPABLE, 0) takes plain integers and touches no memory of ours.
+    let rc = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong, 0, 0, 0) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let none = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: the kernel reads one rlimit struct from a live local.
+    let rc = unsafe { libc::setrlimit(libc::RLIMIT_CORE, &none) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Replaces the whole environment with `vars` (the setuid helper: nothing the caller set
+/// may reach the code we run, nor the libraries it loads).
+///
+/// Must be called before any other thread exists: the environment is process-global and
+/// not synchronised in glibc.
+pub fn replace_environment(vars: &[(&CStr, &CStr)]) -> io::Result<()> {
+    // SAFETY: called at the start of main of a single-threaded program (see above); clearenv
+    // only frees glibc's own environment array.
+    if unsafe { libc::clearenv() } != 0 {
+        return Err(io::Error::other("clearenv failed"));
+    }
+    for (name, value) in vars {
+        // SAFETY: as above, single-threaded; both are NUL-terminated strings that glibc copies.
+        if unsafe { libc::setenv(name.as_ptr(), value.as_ptr(), 1) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Whether file descriptor `fd` is open.
+pub fn fd_is_open(fd: c_int) -> bool {
+    // SAFETY: F_GETFD only reads the descriptor's flags; any integer is a valid argument.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+}
+
+/// Sets the file mode creation mask, returning the old one.
+pub fn set_umask(mask: libc::mode_t) -> libc::mode_t {
+    // SAFETY: umask takes an integer and cannot fail.
+    unsafe { libc::umask(mask) }
+}
+
+/// Asks the kernel to end the process with SIGALRM after `seconds` (a helper that is left
+/// waiting on its input does not live on).
+pub fn alarm(seconds: u32) {
+    // SAFETY: alarm takes an integer and cannot fail.
+    unsafe { libc::alarm(seconds) };
+}

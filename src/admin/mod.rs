@@ -13,6 +13,7 @@ pub mod disable;
 pub mod enroll;
 pub mod otpauth;
 pub mod proof;
+pub mod protect;
 pub mod recovery_codes;
 pub mod status;
 pub mod verify;

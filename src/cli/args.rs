@@ -54,6 +54,12 @@ pub enum Command {
     Verify,
     /// Check the PAM stacks, sshd, config file, storage and clock for setup mistakes (read-only)
     Doctor(super::doctor::DoctorArgs),
+    /// Move a home enrollment into protected storage (root; with --user NAME or --all-users)
+    Protect {
+        /// Every user with an enrollment in their home
+        #[arg(long)]
+        all_users: bool,
+    },
 }
 
 #[derive(Debug, clap::Args)]

@@ -45,6 +45,9 @@ pub struct Options {
     pub max_failures: u32,
     pub debug: bool,
     pub config: PathBuf,
+    /// With protected storage: whether a user who is not enrolled may enroll themselves
+    /// through the setuid helper (`pam-totp enroll`). Root can always enroll anyone.
+    pub self_enroll: bool,
 }
 
 impl Default for Options {
@@ -61,6 +64,7 @@ impl Default for Options {
             max_failures: DEFAULT_MAX_FAILURES,
             debug: false,
             config: PathBuf::from(DEFAULT_CONFIG),
+            self_enroll: true,
         }
     }
 }
@@ -165,6 +169,7 @@ impl Draft {
             ("echo", Value::Flag(on)) => options.echo = on,
             ("debug", Value::Flag(on)) => options.debug = on,
             ("forward_pass", Value::Flag(on)) => options.forward_pass = on,
+            ("self_enroll", Value::Flag(on)) => options.self_enroll = on,
             ("try_first_pass", Value::Flag(on)) => {
                 options.first_pass = if on {
                     FirstPass::Try
@@ -186,7 +191,8 @@ impl Draft {
                 options.max_failures = number(key, value, 1, MAX_MAX_FAILURES)?
             }
             (
-                "nullok" | "echo" | "debug" | "forward_pass" | "try_first_pass" | "use_first_pass",
+                "nullok" | "echo" | "debug" | "forward_pass" | "try_first_pass" | "use_first_pass"
+                | "self_enroll",
                 _,
             ) => return Err(Error::BadOption(format!("{key} takes no value"))),
             ("secret" | "prompt", _) => {

@@ -3,6 +3,7 @@
 
 mod changes;
 mod enroll;
+pub mod protected;
 mod status;
 
 pub use changes::{disable, recovery_codes, verify};
