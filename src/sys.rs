@@ -155,3 +155,28 @@ pub fn alarm(seconds: u32) {
     // SAFETY: alarm takes an integer and cannot fail.
     unsafe { libc::alarm(seconds) };
 }
+
+/// Lifts the resource limits a caller could lower before running a setuid program to make
+/// one of its writes fail half-way (file size, open files, CPU time): the helper must be
+/// able to record a wrong code it has judged. As root (euid 0) raising them is allowed.
+pub fn reset_resource_limits() -> io::Result<()> {
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    let files = libc::rlimit {
+        rlim_cur: 1024,
+        rlim_max: 1024,
+    };
+    for (resource, limit) in [
+        (libc::RLIMIT_FSIZE, &unlimited),
+        (libc::RLIMIT_CPU, &unlimited),
+        (libc::RLIMIT_NOFILE, &files),
+    ] {
+        // SAFETY: the kernel reads one rlimit struct from a live reference.
+        if unsafe { libc::setrlimit(resource, limit) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}

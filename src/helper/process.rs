@@ -3,7 +3,8 @@
 //! only a call to [`main`].
 //!
 //! 1. The environment is replaced (fixed PATH, `LC_ALL=C`), before anything reads it.
-//! 2. No core dump, no ptrace by the caller (PR_SET_DUMPABLE 0, RLIMIT_CORE 0); umask 077.
+//! 2. No core dump, no ptrace by the caller (PR_SET_DUMPABLE 0, RLIMIT_CORE 0); the limits
+//!    a caller could lower to make a write fail half-way are lifted; umask 077.
 //! 3. Descriptors 0-2 that the caller closed are filled with /dev/null, so no file we open
 //!    later can become "standard error" and receive a message.
 //! 4. argv must be exactly the program's own name; nothing else in it is ever read.
@@ -44,6 +45,7 @@ pub fn main() -> ExitCode {
     ])
     .is_err()
         || sys::make_undumpable().is_err()
+        || sys::reset_resource_limits().is_err()
     {
         return ExitCode::from(EXIT_SETUP);
     }

@@ -505,6 +505,25 @@ mod tests {
     }
 
     #[test]
+    fn a_wrong_code_that_cannot_be_counted_is_an_error_not_a_verdict() {
+        let store = MemoryStore::new(Some(enrolled().0));
+        store.fail_at(crate::store::memory::Step::Write);
+        for request in [
+            "disable code=000000",
+            "prove code=000000",
+            "recovery-codes code=000000 count=1",
+        ] {
+            let replies = run(&store, &Options::default(), &[line(request)]);
+            assert!(
+                replies[0].0.starts_with("error text="),
+                "{request}: {replies:?}"
+            );
+        }
+        store.heal();
+        assert_eq!(store.state().unwrap().throttle.failures, 0);
+    }
+
+    #[test]
     fn three_wrong_codes_end_the_run() {
         let store = MemoryStore::new(Some(enrolled().0));
         let wrong = vec![line("verify code=000000"); 5];

@@ -188,6 +188,13 @@ p_changes_refused() {
         assert_eq $((before + 2)) "$after" "failures counted by $cmd (same counters as a login)"
     done
     [[ -f $P_DIR/store/$P_USER.toml ]] || fail "the enrollment is gone"
+    # A caller's rlimits cannot stop a wrong code from being counted (no file size, SIGXFSZ
+    # ignored: the write would fail with EFBIG, and the wrong code would be free).
+    before=$(p_failures)
+    out=$(printf 'hello version=1\nprove code=%s\n' "$wrong" |
+        (trap '' XFSZ && ulimit -f 0 && as_user "$P_USER" "$P_HELPER")) || true
+    echo "$out"
+    assert_eq $((before + 1)) "$(p_failures)" "failures after a wrong code under ulimit -f 0"
 }
 
 p_recovery_codes() {
