@@ -157,26 +157,50 @@ pub fn alarm(seconds: u32) {
 }
 
 /// Lifts the resource limits a caller could lower before running a setuid program to make
-/// one of its writes fail half-way (file size, open files, CPU time): the helper must be
-/// able to record a wrong code it has judged. As root (euid 0) raising them is allowed.
+/// one of its writes fail half-way (file size, CPU time, open files): the helper must be
+/// able to record a wrong code it has judged. Only limits below what is needed are raised
+/// (euid 0 may, given CAP_SYS_RESOURCE); an error means one is too low and stays so.
 pub fn reset_resource_limits() -> io::Result<()> {
-    let unlimited = libc::rlimit {
-        rlim_cur: libc::RLIM_INFINITY,
-        rlim_max: libc::RLIM_INFINITY,
-    };
-    let files = libc::rlimit {
-        rlim_cur: 1024,
-        rlim_max: 1024,
-    };
-    for (resource, limit) in [
-        (libc::RLIMIT_FSIZE, &unlimited),
-        (libc::RLIMIT_CPU, &unlimited),
-        (libc::RLIMIT_NOFILE, &files),
+    const FILES: libc::rlim_t = 256;
+    for (resource, needed) in [
+        (libc::RLIMIT_FSIZE, libc::RLIM_INFINITY),
+        (libc::RLIMIT_CPU, libc::RLIM_INFINITY),
+        (libc::RLIMIT_NOFILE, FILES),
     ] {
-        // SAFETY: the kernel reads one rlimit struct from a live reference.
-        if unsafe { libc::setrlimit(resource, limit) } != 0 {
+        let mut current = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: the kernel writes one rlimit struct into a live local.
+        if unsafe { libc::getrlimit(resource, &mut current) } != 0 {
             return Err(io::Error::last_os_error());
         }
+        let enough = |limit: libc::rlim_t| limit == libc::RLIM_INFINITY || limit >= needed;
+        if enough(current.rlim_cur) {
+            continue;
+        }
+        let raised = libc::rlimit {
+            rlim_cur: needed,
+            rlim_max: if enough(current.rlim_max) {
+                current.rlim_max
+            } else {
+                needed
+            },
+        };
+        // SAFETY: the kernel reads one rlimit struct from a live local.
+        if unsafe { libc::setrlimit(resource, &raised) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Puts `signal` back to its default action: a caller may have left it ignored, and ignored
+/// signals stay ignored across exec (the helper's alarm must end it).
+pub fn default_signal_action(signal: c_int) -> io::Result<()> {
+    // SAFETY: SIG_DFL installs no handler of ours; signal() only changes the disposition.
+    if unsafe { libc::signal(signal, libc::SIG_DFL) } == libc::SIG_ERR {
+        return Err(io::Error::last_os_error());
     }
     Ok(())
 }

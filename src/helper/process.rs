@@ -45,15 +45,26 @@ pub fn main() -> ExitCode {
     ])
     .is_err()
         || sys::make_undumpable().is_err()
-        || sys::reset_resource_limits().is_err()
     {
         return ExitCode::from(EXIT_SETUP);
+    }
+    if sys::reset_resource_limits().is_err() {
+        // Fail closed: with a write that can fail on purpose, a wrong code could go uncounted.
+        return refuse(
+            EXIT_SETUP,
+            "resource limits (file size, CPU time or open files) are too low and cannot be raised",
+        );
     }
     sys::set_umask(0o077);
     for fd in 0..=2 {
         if !sys::fd_is_open(fd) && fill_with_null().is_err() {
             return ExitCode::from(EXIT_SETUP);
         }
+    }
+    if sys::default_signal_action(libc::SIGALRM).is_err()
+        || sys::default_signal_action(libc::SIGXFSZ).is_err()
+    {
+        return ExitCode::from(EXIT_SETUP);
     }
     sys::alarm(MAX_RUN_SECONDS);
     match std::panic::catch_unwind(run) {
