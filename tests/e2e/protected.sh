@@ -71,6 +71,11 @@ p_setup() {
     fi
     plain=$P_DIR/plain/pam-totp-helper
     P_PLAIN=$plain
+    # no_new_privs (a container run with it) or a nosuid mount: the bit does nothing here.
+    if [[ $(echo | as_user "$P_USER" "$P_HELPER" 2>&1) == *"not installed setuid root"* ]]; then
+        P_SKIP="a setuid program does not gain root here (no_new_privs or nosuid)"
+        return 0
+    fi
     CREATED_FILES+=("$P_CONF")
     # max_failures: this section counts 5 deliberate failures and must not lock itself out.
     printf '# pamtotp-e2e: written by tests/e2e/protected.sh; removed when it exits\nsecret = "%s/store/%%u.toml"\nmax_failures = 20\n' \
