@@ -184,7 +184,19 @@ pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
         "\nNext:\n  - Logins ask for a code once an administrator adds this line to the service's\n    file in /etc/pam.d (for example /etc/pam.d/sshd), after the password line:\n        {PAM_LINE}\n  - `pam-totp status` shows the enrollment; `pam-totp verify` checks a code\n    without using it up.\n"
     );
     out(&text)?;
-    Ok(messages::enrolled(&shown, codes.len(), replacing) + " (through the helper)")
+    // Not messages::enrolled: `shown` is an import only to display the helper's secret.
+    Ok(format!(
+        "{} ({}, {} digits, {} s period, {} recovery codes; through the helper, confirmed with a code)",
+        if replacing {
+            "replaced the enrollment"
+        } else {
+            "enrolled"
+        },
+        params.algorithm.as_str(),
+        params.digits,
+        params.period,
+        codes.len()
+    ))
 }
 
 pub fn recovery_codes(context: &Context, count: usize, codes_file: Option<&Path>) -> Done {
@@ -215,6 +227,10 @@ pub fn recovery_codes(context: &Context, count: usize, codes_file: Option<&Path>
     ))
 }
 
+/// The first uid of a person's account (Debian's and Fedora's UID_MIN).
+const FIRST_PERSON_UID: u32 = 1000;
+const NOBODY_UID: u32 = 65534;
+
 /// `pam-totp --user NAME protect` and `pam-totp protect --all-users` (root).
 pub fn protect(context: &Context, all_users: bool) -> Done {
     if !context.actor.caller.uid.is_root() {
@@ -241,6 +257,12 @@ pub fn protect(context: &Context, all_users: bool) -> Done {
         let Ok(Some(account)) = Account::by_name(&name) else {
             continue;
         };
+        // People, not system accounts (whose "homes" such as /var/mail are shared and hold
+        // no enrollment): root, and uids 1000 to 65533 (nobody is 65534).
+        let uid = account.uid.as_raw();
+        if uid != 0 && !(FIRST_PERSON_UID..NOBODY_UID).contains(&uid) {
+            continue;
+        }
         match protect_account(&context.options, &account) {
             Ok(Protected::NothingInHome { .. }) => {}
             Ok(done) => {
