@@ -215,3 +215,43 @@ pub fn default_signal_action(signal: c_int) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// The names in the passwd database (NSS: files, nss_wrapper, LDAP if it enumerates), in
+/// its order, for the commands that walk every user (`import --all-users`, `report`).
+/// getpwent(3) is not thread-safe; only the single-threaded CLI calls this.
+pub fn passwd_names() -> Vec<String> {
+    let mut names = vec![];
+    // SAFETY: setpwent/getpwent/endpwent take no arguments; each entry getpwent returns is
+    // valid until the next call, and we copy its NUL-terminated pw_name before that.
+    unsafe {
+        libc::setpwent();
+        loop {
+            let entry = libc::getpwent();
+            if entry.is_null() {
+                break;
+            }
+            let name = (*entry).pw_name;
+            if !name.is_null() {
+                names.push(CStr::from_ptr(name).to_string_lossy().into_owned());
+            }
+        }
+        libc::endpwent();
+    }
+    names
+}
+
+/// The width in columns of the terminal on `fd` (TIOCGWINSZ); `None` when `fd` is not a
+/// terminal or its size is not set (0).
+pub fn terminal_columns(fd: std::os::fd::BorrowedFd<'_>) -> Option<u16> {
+    use std::os::fd::AsRawFd;
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `struct winsize` through the pointer, which points to a
+    // live, writable winsize of ours; the descriptor is borrowed, so open for the call.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut size) };
+    (rc == 0 && size.ws_col > 0).then_some(size.ws_col)
+}

@@ -2,7 +2,10 @@
 //! the audit lines, and what enrolling did.
 
 use pam_totp::Error;
-use pam_totp::admin::{Actor, CodesFileProblem, Enrollment, Failure, NameProblem, SecretProblem};
+use pam_totp::admin::{
+    Actor, CodesFileProblem, Enrollment, Failure, ImportProblem, NameProblem, SecretFileProblem,
+    SecretProblem,
+};
 use pam_totp::log::{self, Priority};
 use pam_totp::policy::{Verdict, WrongReason};
 use std::fmt;
@@ -83,11 +86,70 @@ impl fmt::Display for Says<'_> {
                 "the state of {user} is kept in storage managed by root (secret= in {}), which {user} cannot use ({problem}); ask an administrator to run `pam-totp --user {user} {command}`",
                 config.display()
             ),
+            Failure::SecretFile { path, problem } => {
+                write!(f, "--secret-file {}: ", path.display())?;
+                match problem {
+                    SecretFileProblem::Link => f.write_str("is a symbolic link; name the file itself")?,
+                    SecretFileProblem::NotRegular => f.write_str("not a regular file")?,
+                    SecretFileProblem::HardLinks(links) => write!(
+                        f,
+                        "has {links} names (hard links); copy the secret into a new file of your own"
+                    )?,
+                    SecretFileProblem::Owner(uid) => write!(
+                        f,
+                        "owned by uid {uid}, not by you; only a file of your own is read"
+                    )?,
+                    SecretFileProblem::Mode(mode) => write!(
+                        f,
+                        "readable or writable by group or others (mode {mode:o}); fix: chmod 600 {}",
+                        path.display()
+                    )?,
+                    SecretFileProblem::TooLarge => f.write_str("too large for a secret")?,
+                    SecretFileProblem::NotText => f.write_str("not text")?,
+                    SecretFileProblem::Os(why) => f.write_str(why)?,
+                }
+                f.write_str("; nothing was changed")
+            }
+            Failure::Output(error) => write!(
+                f,
+                "cannot write to standard output ({error}), so what it would show was not saved; nothing was changed"
+            ),
+            Failure::UnlockNeedsRoot { caller, target } => write!(
+                f,
+                "{caller} may not unlock {target}: only root can clear throttling (`pam-totp --user {target} unlock`, run by an administrator); otherwise wait until codes are checked again"
+            ),
             Failure::CodesFileExists(path) => write!(
                 f,
                 "{} already exists; recovery codes are only ever written to a new file: name one that does not exist yet; nothing was changed",
                 path.display()
             ),
+            Failure::Import { path, problem } => {
+                write!(f, "cannot import {}: ", path.display())?;
+                match problem {
+                    ImportProblem::Missing => f.write_str(
+                        "no such file (google-authenticator writes ~/.google_authenticator; name another file as an argument)",
+                    )?,
+                    ImportProblem::Format(error) => write!(
+                        f,
+                        "{error}; it is not a file google-authenticator wrote, or it was damaged"
+                    )?,
+                    ImportProblem::Hotp => f.write_str(
+                        "it is a counter-based (HOTP) file, and pam-totp supports only time-based codes (TOTP) yet; enroll this user anew with `pam-totp enroll`",
+                    )?,
+                    ImportProblem::Period(step) => write!(
+                        f,
+                        "its STEP_SIZE is {step} seconds; pam-totp accepts 10 to 300: enroll this user anew with `pam-totp enroll`"
+                    )?,
+                    ImportProblem::TooManyScratchCodes(count) => write!(
+                        f,
+                        "{count} scratch codes, more than pam-totp keeps; remove the used ones from the file"
+                    )?,
+                    ImportProblem::AlreadyEnrolled => f.write_str(
+                        "already enrolled in pam-totp; to replace that enrollment, run import yourself (a current code is asked) or, as root, add --force",
+                    )?,
+                }
+                f.write_str("; nothing was changed")
+            }
             Failure::CodesFile { path, problem } => {
                 write!(f, "cannot write the recovery codes to {}: ", path.display())?;
                 match problem {

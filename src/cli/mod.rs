@@ -34,6 +34,9 @@ pub enum CliError {
     Io(io::Error),
     /// Anything else the front end refuses, with the fix.
     Refused(String),
+    /// Failed, and the command's own output already said why (doctor's summary): exit 1
+    /// without a second line.
+    AlreadyReported,
 }
 
 impl fmt::Display for CliError {
@@ -43,6 +46,7 @@ impl fmt::Display for CliError {
             CliError::Cancelled(what) => write!(f, "cancelled; {what}"),
             CliError::Io(error) => write!(f, "cannot use the terminal or standard output: {error}"),
             CliError::Refused(why) => f.write_str(why),
+            CliError::AlreadyReported => f.write_str("see above"),
         }
     }
 }
@@ -85,26 +89,38 @@ pub fn run(args: Args) -> Result<(), CliError> {
         Command::Enroll(_) => ("enroll", true),
         Command::Status { .. } => ("status", false),
         Command::RecoveryCodes { .. } => ("recovery-codes", true),
-        Command::Disable => ("disable", true),
-        Command::Verify => ("verify", false),
+        Command::Disable { .. } => ("disable", true),
+        Command::Verify { .. } => ("verify", false),
+        Command::Unlock { .. } => ("unlock", true),
         Command::Doctor(_) => ("doctor", false),
         Command::Protect { .. } => ("protect", true),
+        Command::Import(_) => ("import", true),
+        Command::Report { .. } => ("report", false),
     };
     let result = match args.command {
         Command::Enroll(enroll) if through_helper(&context) => {
             commands::protected::enroll(&context, enroll)
         }
-        Command::RecoveryCodes { count, codes_file } if through_helper(&context) => {
-            commands::protected::recovery_codes(&context, count, codes_file.as_deref())
+        Command::RecoveryCodes {
+            count,
+            codes_file,
+            json,
+        } if through_helper(&context) => {
+            commands::protected::recovery_codes(&context, count, codes_file.as_deref(), json)
         }
         Command::Protect { all_users } => commands::protected::protect(&context, all_users),
         Command::Enroll(enroll) => commands::enroll(&context, enroll),
         Command::Status { json } => commands::status(&context, json),
-        Command::RecoveryCodes { count, codes_file } => {
-            commands::recovery_codes(&context, count, codes_file.as_deref())
-        }
-        Command::Disable => commands::disable(&context),
-        Command::Verify => commands::verify(&context),
+        Command::RecoveryCodes {
+            count,
+            codes_file,
+            json,
+        } => commands::recovery_codes(&context, count, codes_file.as_deref(), json),
+        Command::Disable { json } => commands::disable(&context, json),
+        Command::Verify { json } => commands::verify(&context, json),
+        Command::Unlock { json } => commands::unlock(&context, json),
+        Command::Import(import) => commands::import(&context, import),
+        Command::Report { names, json } => commands::report(&context, &names, json),
         // Returned above, before the actor and the options.
         Command::Doctor(_) => Ok(String::new()),
     }
@@ -126,6 +142,14 @@ pub fn run(args: Args) -> Result<(), CliError> {
         }
     }
     result.map(|_| ())
+}
+
+/// With `--json`, a failure as one JSON object on standard output (`{"error": "..."}`),
+/// besides the usual line on standard error. Nothing more can be done if it cannot be
+/// written.
+pub fn json_error(error: &CliError) {
+    let object = serde_json::json!({ "error": error.to_string() });
+    let _ = commands::out(&format!("{object}\n"));
 }
 
 /// Whether this caller reaches the state through the setuid helper: the system config

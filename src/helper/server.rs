@@ -185,12 +185,19 @@ impl<'a> Session<'a> {
             },
             Request::RecoveryCodes { code, count } => {
                 let new_codes = NewCodes::make(count)?;
+                // The codes are shown by the client after this reply (a follow-up: a second
+                // round trip so that they are shown before the commit, as the CLI does).
+                let mut shown_by_the_client = || Ok(());
+                let delivery = admin::Delivery {
+                    codes_file: None,
+                    show: &mut shown_by_the_client,
+                };
                 match admin::replace_recovery_codes(
                     actor,
                     store,
                     Some(&code),
                     &new_codes,
-                    None,
+                    delivery,
                     now,
                     options,
                 ) {

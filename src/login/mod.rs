@@ -72,9 +72,16 @@ impl Decision {
     }
 
     fn unavailable(user: &str, error: &Error) -> Decision {
+        // A damaged state file is no dead end: say what root runs to replace it.
+        let fix = match error {
+            Error::Corrupt { .. } => format!(
+                "; fix: as root, `pam-totp --user {user} disable` (TOTP off) or `pam-totp --user {user} enroll` (a new secret); either keeps the damaged file aside"
+            ),
+            _ => String::new(),
+        };
         Decision::new(
             Outcome::Unavailable,
-            format!("cannot check {user}: {error}"),
+            format!("cannot check {user}: {error}{fix}"),
         )
     }
 
@@ -125,6 +132,29 @@ pub fn authenticate(
                 Outcome::Ignore,
                 format!(
                     "ignored {user}: not enrolled (nullok), no {}",
+                    store.location().display()
+                ),
+            );
+        }
+        Ok(Prepared::NotEnrolled)
+            if options
+                .nullok_until
+                .as_ref()
+                .is_some_and(|until| until.in_force(now)) =>
+        {
+            let date = options
+                .nullok_until
+                .as_ref()
+                .map_or("", |u| u.date.as_str());
+            // Told only while let through: the missing enrollment shows anyway (no
+            // prompt), and the person can act before the deadline.
+            conv.info(&format!(
+                "Two-factor authentication will be required after {date} (UTC). Set it up now: run `pam-totp enroll`."
+            ));
+            return Decision::new(
+                Outcome::Ignore,
+                format!(
+                    "ignored {user}: not enrolled (nullok_until {date}), no {}",
                     store.location().display()
                 ),
             );

@@ -19,7 +19,7 @@ use crate::safe_fs::{self, Expect, Kind, OpenFailure, Owner, ReadFailure, Violat
 use crate::state::State;
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, fcntl, renameat};
-use nix::unistd::{Uid, UnlinkatFlags, fsync, unlinkat};
+use nix::unistd::{Uid, UnlinkatFlags, fsync, linkat, unlinkat};
 use std::cell::RefCell;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -425,6 +425,35 @@ impl Locked for FsLocked<'_> {
             let _ = unlinkat(&self.dir, temp.as_os_str(), UnlinkatFlags::NoRemoveDir);
         }
         result
+    }
+
+    /// A second hard link to the state file (the same file: owner and mode kept), made new;
+    /// the state itself is then replaced or removed as usual.
+    fn keep_aside(&self, suffix: &str) -> Result<PathBuf> {
+        // Never over an earlier copy (two in the same second): `-1`, `-2`, ... after it.
+        for attempt in 0..100 {
+            let suffix = match attempt {
+                0 => suffix.to_owned(),
+                n => format!("{suffix}-{n}"),
+            };
+            let name = self.store.sibling(&suffix);
+            let path = self.store.path_of(&name);
+            match linkat(
+                &self.dir,
+                self.store.file.as_os_str(),
+                &self.dir,
+                name.as_os_str(),
+                nix::fcntl::AtFlags::empty(),
+            ) {
+                Ok(()) => {
+                    fsync(&self.dir).map_err(|e| Error::io(&path, "sync directory of", e))?;
+                    return Ok(path);
+                }
+                Err(Errno::EEXIST) => continue,
+                Err(e) => return Err(Error::io(&path, "create", e)),
+            }
+        }
+        Err(Error::Internal("too many damaged copies kept aside".into()))
     }
 
     /// Removes the state file (the lock file stays: removing it would race other lockers).

@@ -18,7 +18,7 @@ use crate::otp::OtpParams;
 use crate::policy::{CountFailure, Policy, Verdict};
 use crate::recovery::RecoveryCodeHash;
 use crate::secret::SecretString;
-use crate::state::{Enrolled, State};
+use crate::state::{Enrolled, State, Throttle};
 use std::cell::RefCell;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -289,6 +289,15 @@ impl Store for HelperStore {
         _before_commit: &mut dyn BeforeCommit,
     ) -> Change<()> {
         Err(not_here("new recovery codes"))
+    }
+
+    /// Root's repairs: never through the helper.
+    fn set_aside_damaged(&self, _now: u64, _remove: bool) -> Change<Option<PathBuf>> {
+        Err(not_here("setting a damaged state aside"))
+    }
+
+    fn clear_throttle(&self) -> Change<Throttle> {
+        Err(not_here("clearing the throttle"))
     }
 
     fn remove(&self, proof: Proof<'_>, _now: u64, _policy: Policy) -> Change<()> {

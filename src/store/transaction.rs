@@ -11,8 +11,8 @@ use crate::input::{self, Entered};
 use crate::policy::{self, CountFailure, Policy, Verdict};
 use crate::recovery::RecoveryCodeHash;
 use crate::secret::SecretString;
-use crate::state::{Enrolled, State};
-use std::path::Path;
+use crate::state::{Enrolled, State, Throttle};
+use std::path::{Path, PathBuf};
 
 /// Whether taking the lock may create what is missing (enrollment) or finds it absent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +38,13 @@ pub trait Locked {
     fn write(&self, state: &State) -> Result<()>;
     /// Removes the state; `false` if there was none.
     fn remove(&self) -> Result<bool>;
+    /// Keeps the state file as it is under a second name (its name plus `suffix`), to
+    /// look at later; the path of the copy. Backends without files keep nothing aside.
+    fn keep_aside(&self, _suffix: &str) -> Result<PathBuf> {
+        Err(Error::Internal(
+            "this store keeps no damaged state aside".into(),
+        ))
+    }
 }
 
 /// A borrowed backend is one too (a test keeps its store and lends it to the login).
@@ -179,6 +186,34 @@ impl<B: Backend> Store for B {
         }
         Ok(())
     }
+
+    fn set_aside_damaged(&self, now: u64, remove: bool) -> Change<Option<PathBuf>> {
+        let locked = match self.lock(Create::No) {
+            Ok(locked) => locked,
+            Err(Error::NotEnrolled(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        match locked.read() {
+            Err(Error::Corrupt { .. }) => {
+                let kept = locked.keep_aside(&format!(".damaged-{now}"))?;
+                if remove {
+                    locked.remove()?;
+                }
+                Ok(Some(kept))
+            }
+            Ok(_) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn clear_throttle(&self) -> Change<Throttle> {
+        let (locked, mut state) = lock_existing(self)?;
+        let was = std::mem::take(&mut state.throttle);
+        if was != Throttle::default() {
+            locked.write(&state)?;
+        }
+        Ok(was)
+    }
 }
 
 /// Locks an existing enrollment; a missing state (or nowhere to keep one) is not enrolled.
@@ -206,7 +241,9 @@ fn check_proof(
         Proof::NotNeeded => return Ok(false),
         Proof::Code(answer) => answer,
         Proof::TotpCode(answer) => {
-            if let Entered::Recovery { .. } = input::classify(answer.expose(), state.digits) {
+            if let Entered::Recovery { .. } | Entered::LegacyScratch(_) =
+                input::classify(answer.expose(), state.digits)
+            {
                 return Err(ChangeError::Refused(Refusal::TotpRequired));
             }
             answer

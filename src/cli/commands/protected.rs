@@ -60,7 +60,7 @@ fn codes_text(text: &mut String, codes: &[SecretString], user: &str) {
 
 pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
     let actor = &context.actor;
-    if args.secret.is_some() {
+    if args.secret.is_some() || args.secret_file.is_some() {
         return Err(root_only("--secret"));
     }
     if args.no_confirm || args.json {
@@ -113,13 +113,14 @@ pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
         params.period,
     )?;
     drop(secret);
+    let qr_style = args.qr_style();
     let issuer = args.issuer.unwrap_or_else(admin::default_issuer);
     let label = args
         .label
         .unwrap_or_else(|| admin::default_label(&actor.target.name));
     let uri = shown.otpauth_uri(&issuer, &label);
     let mut text = Zeroizing::new(String::new());
-    if let Some(drawing) = qr::render(&uri, args.qr, args.invert).map_err(CliError::Refused)? {
+    if let Some(drawing) = qr::render(&uri, qr_style, args.invert).map_err(CliError::Refused)? {
         text.push_str(&drawing);
         text.push_str("\nScan the QR code with an authenticator app, or add this key by hand:\n");
     } else {
@@ -199,10 +200,18 @@ pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
     ))
 }
 
-pub fn recovery_codes(context: &Context, count: usize, codes_file: Option<&Path>) -> Done {
+pub fn recovery_codes(
+    context: &Context,
+    count: usize,
+    codes_file: Option<&Path>,
+    json: bool,
+) -> Done {
     let actor = &context.actor;
     if codes_file.is_some() {
         return Err(root_only("--codes-file"));
+    }
+    if json {
+        return Err(root_only("--json"));
     }
     let store = HelperStore::connect()?;
     admin::ready_for_code(actor, &store, now()?)?;
