@@ -14,6 +14,7 @@ pub mod enroll;
 pub mod import;
 pub mod otpauth;
 pub mod proof;
+pub mod protect;
 pub mod recovery_codes;
 pub mod report;
 pub mod secret_file;

@@ -84,6 +84,12 @@ pub enum Command {
     },
     /// Check the PAM stacks, sshd, config file, storage and clock for setup mistakes (read-only)
     Doctor(super::doctor::DoctorArgs),
+    /// Move a home enrollment into protected storage (root; with --user NAME or --all-users)
+    Protect {
+        /// Every user with an enrollment in their home
+        #[arg(long)]
+        all_users: bool,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -221,7 +227,7 @@ impl Args {
             | Command::Unlock { json } => *json,
             // Per-user lines carry their own errors; the last line sums up.
             Command::Import(import) => import.json && !import.all_users,
-            Command::Doctor(_) | Command::Report { .. } => false,
+            Command::Doctor(_) | Command::Report { .. } | Command::Protect { .. } => false,
         }
     }
 }

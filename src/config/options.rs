@@ -50,6 +50,9 @@ pub struct Options {
     pub fail_delay_ms: u32,
     pub debug: bool,
     pub config: PathBuf,
+    /// With protected storage: whether a user who is not enrolled may enroll themselves
+    /// through the setuid helper (`pam-totp enroll`). Root can always enroll anyone.
+    pub self_enroll: bool,
     /// `nullok_until=YYYY-MM-DD`: `nullok` through the end of that day (UTC), then not.
     pub nullok_until: Option<NullokUntil>,
 }
@@ -148,6 +151,7 @@ impl Default for Options {
             fail_delay_ms: DEFAULT_FAIL_DELAY_MS,
             debug: false,
             config: PathBuf::from(DEFAULT_CONFIG),
+            self_enroll: true,
             nullok_until: None,
         }
     }
@@ -241,13 +245,14 @@ fn module_value<'a>(key: &str, value: &'a str) -> Value<'a> {
     }
 }
 
-const FLAGS: [&str; 6] = [
+const FLAGS: [&str; 7] = [
     "nullok",
     "echo",
     "debug",
     "forward_pass",
     "try_first_pass",
     "use_first_pass",
+    "self_enroll",
 ];
 
 /// Options being read: the `secret=` text is kept as written until every other value is
@@ -280,6 +285,7 @@ impl Draft {
             ("echo", Value::Flag(on)) => options.echo = on,
             ("debug", Value::Flag(on)) => options.debug = on,
             ("forward_pass", Value::Flag(on)) => options.forward_pass = on,
+            ("self_enroll", Value::Flag(on)) => options.self_enroll = on,
             ("try_first_pass", Value::Flag(on)) => self.try_first_pass = on,
             ("use_first_pass", Value::Flag(on)) => self.use_first_pass = on,
             ("secret", Value::Text(path)) => self.secret = path.to_owned(),

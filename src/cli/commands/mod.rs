@@ -4,6 +4,7 @@
 mod changes;
 mod enroll;
 mod import;
+pub mod protected;
 mod report;
 mod status;
 
