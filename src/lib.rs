@@ -30,9 +30,13 @@ pub mod sys;
 
 // State v2 (issue 9), self-contained until the store refactor wires it in; the files sit
 // where the target layout puts them.
+#[path = "store/counters_file.rs"]
+pub mod counters_file;
 #[path = "state/counters_v2.rs"]
 pub mod counters_v2;
 #[path = "state/enrollment_v2.rs"]
 pub mod enrollment_v2;
+#[path = "store/migrate_v1.rs"]
+pub mod migrate_v1;
 
 pub use error::Error;

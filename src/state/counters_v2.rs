@@ -160,6 +160,21 @@ pub struct Counters {
 pub struct BurnedListFull;
 
 impl Counters {
+    /// Counters with nothing burned, no HOTP counter and no remembered host: what a v1
+    /// state converts to, or an enrollment starts with.
+    pub fn new(
+        last_step: Option<u64>,
+        throttle: Throttle,
+        last_success: Option<LastSuccess>,
+    ) -> Counters {
+        Counters {
+            last_step,
+            throttle,
+            last_success,
+            ..Counters::default()
+        }
+    }
+
     pub fn burned(&self) -> &[RecoveryId] {
         &self.burned
     }
