@@ -92,8 +92,7 @@ impl Env {
     }
 
     fn state(&self) -> Option<State> {
-        let bytes = fs::read(self.state_file()).ok()?;
-        Some(State::parse(&bytes, &self.state_file()).unwrap())
+        pam_totp::store::fs::read_state_file(&self.state_file()).unwrap()
     }
 
     /// `enroll --no-confirm --json`, as config management would run it.

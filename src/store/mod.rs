@@ -9,9 +9,11 @@
 //! - `memory::MemoryStore` (feature `testing`, and unit tests): in memory, with failures on
 //!   demand.
 
+pub(crate) mod counters_file;
 pub mod fs;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
+pub(crate) mod migrate_v1;
 pub mod transaction;
 
 use crate::error::{Error, Result};
