@@ -12,14 +12,15 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pam_totp::state::counters_v2::{EnrollmentId, NoRecord, RECORD_SIZE, Record, Slot, pick};
-use sha2::{Digest, Sha256};
+use pam_totp::state::counters_v2::{
+    EnrollmentId, NoRecord, RECORD_SIZE, Record, Slot, checksum_of, pick,
+};
 
 fn seal(block: &mut Vec<u8>) {
     block.resize(RECORD_SIZE, 0);
     block[..8].copy_from_slice(b"PAMTOTPC");
     block[8..10].copy_from_slice(&2u16.to_le_bytes());
-    let sum = Sha256::digest(&block[..RECORD_SIZE - 32]);
+    let sum = checksum_of(block);
     block[RECORD_SIZE - 32..].copy_from_slice(&sum);
 }
 

@@ -7,7 +7,8 @@
 //! enrollment file ([`pick`]). Both records invalid is an error, never a fresh state: a
 //! fresh state would forget the replay guard and the burned recovery codes.
 //!
-//! Record layout (little-endian, every byte covered by the checksum except the checksum):
+//! Record layout (little-endian; the checksum covers bytes 0..80 and the slots in use, and
+//! every other byte must be zero):
 //!
 //! | offset | size | field                                                           |
 //! |-------:|-----:|-----------------------------------------------------------------|
@@ -28,10 +29,14 @@
 //! |     80 |  400 | burned recovery ids: 100 slots of 4 ASCII bytes                 |
 //! |    480 |  640 | remembered hosts: 16 slots of (SHA-256 of rhost, Unix time u64) |
 //! |   1120 | 2944 | reserved, zero                                                  |
-//! |   4064 |   32 | SHA-256 of bytes 0..4064                                        |
+//! |   4064 |   32 | SHA-256 of bytes 0..80, the burned ids and the hosts in use     |
 //!
 //! The encoding is canonical: absent values, unused slots and reserved bytes must be zero,
-//! so a record decodes only if encoding what it decodes to gives back the same bytes.
+//! so a record decodes only if encoding what it decodes to gives back the same bytes. The
+//! checksum covers only what is in use (80 bytes for a user who never used a recovery
+//! code, not 4064): hashing zeros adds nothing when the zeros are checked anyway, and a
+//! login hashes three records. A torn or damaged block either fails the checksum or has
+//! non-zero bytes where zeros must be; it decodes only if it is exactly a record written.
 
 use crate::recovery::{self, MAX_RECOVERY_CODES};
 use crate::state::model::{LastSuccess, Method, Throttle};
@@ -289,7 +294,7 @@ impl Record {
             put(&mut block[..], at, &host.rhost_sha256);
             put(&mut block[..], at + 32, &host.time.to_le_bytes());
         }
-        let checksum = checksum(&block[..OFF_CHECKSUM]);
+        let checksum = checksum_of(&block[..]);
         put(&mut block[..], OFF_CHECKSUM, &checksum);
         block
     }
@@ -305,7 +310,7 @@ impl Record {
         }
         // The checksum first: a damaged record's fields mean nothing, and the reasons below
         // are then about a record someone wrote on purpose.
-        if checksum(&block[..OFF_CHECKSUM])[..] != block[OFF_CHECKSUM..] {
+        if checksum_of(block)[..] != block[OFF_CHECKSUM..] {
             return Err(Invalid::Checksum);
         }
         let version = u16::from_le_bytes(array(block, OFF_VERSION));
@@ -433,8 +438,17 @@ fn array<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
     out
 }
 
-fn checksum(bytes: &[u8]) -> [u8; 32] {
-    Sha256::digest(bytes).into()
+/// The checksum a [`RECORD_SIZE`] block must carry: SHA-256 of the fixed fields (bytes
+/// 0..80) and of the burned-id and host slots its counts say are in use (counts above the
+/// maximum count as the maximum; [`Record::decode`] refuses them after this check).
+pub fn checksum_of(block: &[u8]) -> [u8; 32] {
+    let burned = usize::from(block[OFF_BURNED_COUNT]).min(MAX_BURNED);
+    let hosts = usize::from(block[OFF_HOST_COUNT]).min(MAX_HOSTS);
+    let mut hash = Sha256::new();
+    hash.update(&block[..OFF_BURNED]);
+    hash.update(&block[OFF_BURNED..OFF_BURNED + burned * RECOVERY_ID_LEN]);
+    hash.update(&block[OFF_HOSTS..OFF_HOSTS + hosts * HOST_LEN]);
+    hash.finalize().into()
 }
 
 /// Why a block is not a usable record.
@@ -595,7 +609,7 @@ mod tests {
     /// Re-signs a block after a test edited its fields, so the check under test is the one
     /// that refuses it, not the checksum.
     fn resign(block: &mut [u8; RECORD_SIZE]) {
-        let sum = checksum(&block[..OFF_CHECKSUM]);
+        let sum = checksum_of(&block[..]);
         block[OFF_CHECKSUM..].copy_from_slice(&sum);
     }
 
@@ -734,7 +748,7 @@ mod tests {
             OFF_GENERATION,
             OFF_ID,
             OFF_FAILURES,
-            2000,
+            OFF_BURNED + 1,
             OFF_CHECKSUM + 31,
         ] {
             let mut damaged = *block;
@@ -745,6 +759,10 @@ mod tests {
                 "byte {at}"
             );
         }
+        // Bytes the checksum does not cover must be zero.
+        let mut damaged = *block;
+        damaged[2000] ^= 0x01;
+        assert_eq!(Record::decode(&damaged), Err(Invalid::ReservedNotZero));
         assert_eq!(Record::decode(&block[..4095]), Err(Invalid::Size));
         assert_eq!(Record::decode(&[]), Err(Invalid::Size));
         assert_eq!(Record::decode(&[0; RECORD_SIZE]), Err(Invalid::Magic));
@@ -787,7 +805,7 @@ mod tests {
     fn both_records_invalid_is_an_error_never_fresh_state() {
         let mut a = *record(5, Counters::default()).encode();
         let mut b = *record(6, Counters::default()).encode();
-        a[100] ^= 1;
+        a[OFF_FAILURES] ^= 1;
         b[..8].copy_from_slice(b"NOTMAGIC");
         assert_eq!(
             pick(&a, &b, &ID),

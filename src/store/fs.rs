@@ -482,33 +482,41 @@ impl Backend for FsStore {
 
     /// Reads the state without locking (to decide before prompting); `None` if not enrolled.
     fn load(&self) -> Result<Option<State>> {
-        let _as_user = self.assume_identity()?;
-        let Some(dir) = self.open_dirs(Create::No)? else {
-            return Ok(None);
-        };
-        match self.read_in(&dir, Access::Read) {
-            Ok(read) => Ok(read.map(|on_disk| on_disk.state())),
-            // Without the lock, a change may have replaced the enrollment between the reads
-            // of the two files, or two logins may have written both blocks during the read:
-            // read once more before calling the counters bad. Under the lock, never.
-            Err(Error::Corrupt { .. }) => Ok(self.read_in(&dir, Access::Read)?.map(|d| d.state())),
-            Err(e) => Err(e),
-        }
+        let mut as_user = self.assume_identity()?;
+        with_groups_if_refused(&mut as_user, || {
+            let Some(dir) = self.open_dirs(Create::No)? else {
+                return Ok(None);
+            };
+            match self.read_in(&dir, Access::Read) {
+                Ok(read) => Ok(read.map(|on_disk| on_disk.state())),
+                // Without the lock, a change may have replaced the enrollment between the
+                // reads of the two files, or two logins may have written both blocks during
+                // the read: read once more before calling the counters bad. Never under the
+                // lock.
+                Err(Error::Corrupt { .. }) => {
+                    Ok(self.read_in(&dir, Access::Read)?.map(|d| d.state()))
+                }
+                Err(e) => Err(e),
+            }
+        })
     }
 
     /// Takes the lock for a read-decide-write cycle, waiting at most [`LOCK_WAIT`]. Errors
     /// with `NotEnrolled` if the directory does not exist, unless `create` (enrollment)
     /// makes it, mode 0700.
     fn lock(&self, create: Create) -> Result<Box<dyn Locked + '_>> {
-        let as_user = self.assume_identity()?;
-        let dir = self
-            .open_dirs(create)?
-            .ok_or_else(|| Error::NotEnrolled(self.path.clone()))?;
+        let mut as_user = self.assume_identity()?;
         let lock_name = self.sibling(LOCK_SUFFIX);
         let lock_path = self.path_of(&lock_name);
-        let lock = safe_fs::open_lock_in(&dir, &lock_name)
-            .map_err(|e| self.open_error(&dir, &lock_name, e, "open lock file"))?;
-        self.check_file(&lock, &lock_path)?;
+        let (dir, lock) = with_groups_if_refused(&mut as_user, || {
+            let dir = self
+                .open_dirs(create)?
+                .ok_or_else(|| Error::NotEnrolled(self.path.clone()))?;
+            let lock = safe_fs::open_lock_in(&dir, &lock_name)
+                .map_err(|e| self.open_error(&dir, &lock_name, e, "open lock file"))?;
+            self.check_file(&lock, &lock_path)?;
+            Ok((dir, lock))
+        })?;
         take_lock(&lock, &lock_path, LOCK_WAIT)?;
         Ok(Box::new(FsLocked {
             store: self,
@@ -518,6 +526,27 @@ impl Backend for FsStore {
             _as_user: as_user,
         }))
     }
+}
+
+/// Runs `access` as the user with the primary group; if that was refused (EACCES), once
+/// more with the user's supplementary groups too (a home or directory that only a group
+/// of the user may enter). Most logins never resolve the group list.
+fn with_groups_if_refused<T>(
+    as_user: &mut Option<IdentityGuard>,
+    access: impl Fn() -> Result<T>,
+) -> Result<T> {
+    let result = access();
+    let refused = matches!(
+        &result,
+        Err(Error::Io { source, .. }) if source.raw_os_error() == Some(libc::EACCES)
+    );
+    if refused
+        && let Some(guard) = as_user.as_mut()
+        && guard.widen()?
+    {
+        return access();
+    }
+    result
 }
 
 /// Takes the OFD write lock on `lock`, polling with a growing pause for at most `wait`.
