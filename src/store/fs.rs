@@ -58,6 +58,18 @@ pub struct FsStore {
     path: PathBuf,
     names: Names,
     last_parsed: ParseCache,
+    /// The state's directory as the read before prompting opened and checked it: the
+    /// login's locked read-decide-write then starts from it, one directory walk per login.
+    walked: WalkedDir,
+}
+
+#[derive(Debug, Default)]
+struct WalkedDir(RefCell<Option<OwnedFd>>);
+
+impl Clone for WalkedDir {
+    fn clone(&self) -> Self {
+        WalkedDir::default()
+    }
 }
 
 /// A state file's contents, parsed: a whole v1 state, or a v2 enrollment.
@@ -233,6 +245,7 @@ impl FsStore {
             path,
             names,
             last_parsed: ParseCache::default(),
+            walked: WalkedDir::default(),
         })
     }
 
@@ -487,14 +500,20 @@ impl Backend for FsStore {
             let Some(dir) = self.open_dirs(Create::No)? else {
                 return Ok(None);
             };
-            match self.read_in(&dir, Access::Read) {
+            let read = self.read_in(&dir, Access::Read);
+            *self.walked.0.borrow_mut() = Some(dir);
+            let walked = self.walked.0.borrow();
+            let Some(dir) = walked.as_ref() else {
+                return Err(Error::Internal("directory just kept is gone".into()));
+            };
+            match read {
                 Ok(read) => Ok(read.map(|on_disk| on_disk.state())),
                 // Without the lock, a change may have replaced the enrollment between the
                 // reads of the two files, or two logins may have written both blocks during
                 // the read: read once more before calling the counters bad. Never under the
                 // lock.
                 Err(Error::Corrupt { .. }) => {
-                    Ok(self.read_in(&dir, Access::Read)?.map(|d| d.state()))
+                    Ok(self.read_in(dir, Access::Read)?.map(|d| d.state()))
                 }
                 Err(e) => Err(e),
             }
@@ -508,10 +527,14 @@ impl Backend for FsStore {
         let mut as_user = self.assume_identity()?;
         let lock_name = self.sibling(LOCK_SUFFIX);
         let lock_path = self.path_of(&lock_name);
+        let walked = self.walked.0.borrow_mut().take();
         let (dir, lock) = with_groups_if_refused(&mut as_user, || {
-            let dir = self
-                .open_dirs(create)?
-                .ok_or_else(|| Error::NotEnrolled(self.path.clone()))?;
+            let dir = match walked.as_ref().map(OwnedFd::try_clone) {
+                Some(Ok(dir)) => dir,
+                _ => self
+                    .open_dirs(create)?
+                    .ok_or_else(|| Error::NotEnrolled(self.path.clone()))?,
+            };
             let lock = safe_fs::open_lock_in(&dir, &lock_name)
                 .map_err(|e| self.open_error(&dir, &lock_name, e, "open lock file"))?;
             self.check_file(&lock, &lock_path)?;
@@ -687,6 +710,7 @@ pub fn read_state_file(path: &Path) -> Result<Option<State>> {
         path: path.to_owned(),
         names,
         last_parsed: ParseCache::default(),
+        walked: WalkedDir::default(),
     };
     store.load()
 }
