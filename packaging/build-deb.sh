@@ -4,11 +4,12 @@
 #   packaging/build-deb.sh        # as any user; no root needed (files are root-owned in the .deb)
 #   sudo dpkg -i target/debian/pam-totp_*.deb
 #
-# Contents: the PAM module in /usr/lib/<multiarch>/security/pam_totp.so (the same directory
-# as /lib/<multiarch>/security on merged-/usr systems, where libpam looks), the pam-totp CLI
-# in /usr/bin, the man pages, and README, changelog, copyright and the example PAM stacks
-# in /usr/share/doc/pam-totp. Needs cargo (>= rust-version) and dpkg-dev.
-# DEBFULLNAME and DEBEMAIL set the Maintainer field, as for other Debian tools.
+# Contents: the PAM module in the directory where this system's libpam-modules keeps
+# pam_unix.so (/lib/<multiarch>/security on Debian 12, /usr/lib/<multiarch>/security where
+# the /usr merge is complete), the pam-totp CLI in /usr/bin, the man pages, and README,
+# changelogs, copyright and the example PAM stacks in /usr/share/doc/pam-totp. Needs cargo
+# (>= rust-version) and dpkg-dev. DEBFULLNAME and DEBEMAIL set the Maintainer field, as for
+# other Debian tools. lintian (packaging/lintian.sh) checks the result in CI.
 set -euo pipefail
 
 REPO=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,7 +34,21 @@ VERSION=$(sed -n '/^\[package\]/,/^\[/{s/^version[[:space:]]*=[[:space:]]*"\([^"
 [[ -n $VERSION ]] || die "cannot read the package version from Cargo.toml"
 ARCH=$(dpkg-architecture -qDEB_HOST_ARCH)
 MULTIARCH=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
-MAINTAINER="${DEBFULLNAME:-pam-totp developers} <${DEBEMAIL:-pam-totp@localhost}>"
+# The project's address, the same as in the RPM spec's %changelog.
+MAINTAINER="${DEBFULLNAME:-pam-totp developers} <${DEBEMAIL:-maintainers@pam-totp.org}>"
+# The module goes into the directory libpam-modules owns: a directory that only this package
+# shipped (e.g. /usr/lib/<multiarch>/security on Debian 12, where libpam-modules still uses
+# /lib/<multiarch>/security) makes `dpkg -r pam-totp` warn that it is not empty. Both names
+# are one directory on merged-/usr systems, so libpam finds the module either way.
+if [[ -n ${PAM_MODULE_DIR:-} ]]; then
+    SECURITY_DIR=$PAM_MODULE_DIR
+elif unix=$(dpkg-query -L libpam-modules 2>/dev/null | grep '/security/pam_unix[.]so$'); then
+    unix=${unix%%$'\n'*}
+    SECURITY_DIR=${unix%/pam_unix.so}
+else
+    SECURITY_DIR=/usr/lib/$MULTIARCH/security
+    echo "warning: libpam-modules is not installed here; the module goes to $SECURITY_DIR" >&2
+fi
 # Reproducible: file dates in the .deb come from the last commit unless told otherwise.
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 export SOURCE_DATE_EPOCH
@@ -57,29 +72,42 @@ mkdir -p -- "$ROOT/DEBIAN" "$OUT_DIR"
 umask 022
 
 DOC=$ROOT/usr/share/doc/pam-totp
-install -D -m 0644 "$MODULE" "$ROOT/usr/lib/$MULTIARCH/security/pam_totp.so"
+install -D -m 0644 "$MODULE" "$ROOT$SECURITY_DIR/pam_totp.so"
 install -D -m 0755 "$CLI" "$ROOT/usr/bin/pam-totp"
 if have strip; then
     # As dh_strip does: the dynamic symbols (pam_sm_*) stay.
     strip --remove-section=.comment --remove-section=.note --strip-unneeded \
-        "$ROOT/usr/lib/$MULTIARCH/security/pam_totp.so"
+        "$ROOT$SECURITY_DIR/pam_totp.so"
     strip --remove-section=.comment --remove-section=.note "$ROOT/usr/bin/pam-totp"
 fi
 install -d -m 0755 "$ROOT/usr/share/man/man8" "$ROOT/usr/share/man/man1" "$DOC"
 gzip -9nc man/pam_totp.8 >"$ROOT/usr/share/man/man8/pam_totp.8.gz"
 gzip -9nc man/pam-totp.1 >"$ROOT/usr/share/man/man1/pam-totp.1.gz"
 cp -R pam.d-examples "$DOC/examples"
+install -D -m 0644 packaging/debian/lintian-overrides "$ROOT/usr/share/lintian/overrides/pam-totp"
 for f in README.md CHANGELOG.md; do
     if [[ -f $f ]]; then
         install -m 0644 "$f" "$DOC/$f"
     fi
 done
 if [[ -f CHANGELOG.md ]]; then
-    gzip -9nc CHANGELOG.md >"$DOC/changelog.gz"
+    gzip -9nc CHANGELOG.md >"$DOC/CHANGELOG.md.gz"
     rm -f "$DOC/CHANGELOG.md"
 fi
+# The version has no Debian revision, so this is a native package, and its changelog.gz
+# must be in debian/changelog syntax (lintian: syntax-error-in-debian-changelog): one entry
+# for this version that points to the release notes, dated like the files in the .deb.
+{
+    printf 'pam-totp (%s) unstable; urgency=medium\n\n' "$VERSION"
+    printf '  * Release %s. The changes are listed in\n' "$VERSION"
+    printf '    /usr/share/doc/pam-totp/CHANGELOG.md.gz.\n\n'
+    printf ' -- %s  %s\n' "$MAINTAINER" "$(LC_ALL=C date -u -R -d "@$SOURCE_DATE_EPOCH")"
+} | gzip -9n >"$DOC/changelog.gz"
 
 # copyright (machine-readable, DEP-5), naming the Rust crates compiled into the binaries.
+# The notice is LICENSE's ("Copyright (c) YEAR HOLDER"), in DEP-5's "YEAR HOLDER" form.
+COPYRIGHT=$(sed -n 's/^Copyright ([cC]) //p' LICENSE | head -n1)
+[[ -n $COPYRIGHT ]] || die "LICENSE has no 'Copyright (c) YEAR HOLDER' line for the copyright file"
 CRATES=$(cargo tree --locked --offline -e normal --prefix none -f '{p} {l}') ||
     die "cargo tree failed: cannot list the crates for the copyright file"
 CRATES=$(printf '%s\n' "$CRATES" | sed -e 's/ (\*)$//' -e 's/ (proc-macro)//' |
@@ -93,11 +121,8 @@ Comment: The module and the CLI are statically linked with these Rust crates
  macros among them run only at build time):
 EOF
     printf '%s\n' "$CRATES"
+    printf '\nFiles: *\nCopyright: %s\nLicense: MIT\n' "$COPYRIGHT"
     cat <<'EOF'
-
-Files: *
-Copyright: pam-totp contributors
-License: MIT
 
 License: MIT
  Permission is hereby granted, free of charge, to any person obtaining a copy
@@ -125,7 +150,7 @@ DEPENDS=""
 if have dpkg-shlibdeps; then
     printf 'Source: pam-totp\n\nPackage: pam-totp\nArchitecture: any\n' >"$WORK/debian/control"
     DEPENDS=$(cd "$WORK" && dpkg-shlibdeps -O \
-        "debian/pam-totp/usr/lib/$MULTIARCH/security/pam_totp.so" \
+        "debian/pam-totp$SECURITY_DIR/pam_totp.so" \
         debian/pam-totp/usr/bin/pam-totp | sed -n 's/^shlibs:Depends=//p')
 fi
 DEPENDS=${DEPENDS:-libc6, libpam0g}

@@ -95,6 +95,18 @@ fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamResu
         login::authenticate(&user, &options, &env, &mut conv)
     };
     log(pamh, decision.priority, &decision.message);
+    // Every failed attempt costs the same few seconds, whichever way it failed: that a
+    // wrong code for an enrolled user takes a locked write must not tell who is enrolled.
+    if !matches!(decision.outcome, Outcome::Success(_) | Outcome::Ignore)
+        && options.fail_delay_ms > 0
+        && let Err(rc) = sys::pam_request_fail_delay(pamh, options.fail_delay_ms * 1000)
+    {
+        log(
+            pamh,
+            Priority::Error,
+            &format!("cannot request the failure delay: pam_fail_delay returned {rc}"),
+        );
+    }
     if options.debug {
         log(pamh, Priority::Debug, &format!("options: {options:?}"));
     }

@@ -4,6 +4,7 @@
 //! capped. Callers (the config file, the state store, the recovery codes file) choose what
 //! to expect and turn a [`Violation`] into their own message.
 
+use crate::error::Error;
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, open, openat};
 use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat, mkdirat};
@@ -122,8 +123,56 @@ pub(crate) struct Expect {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Violation {
     NotRegular,
-    Owner { uid: u32 },
-    Mode { mode: u32 },
+    /// A regular file with another name somewhere: it may be someone else's file (a link
+    /// to root's where protected_hardlinks=0), so owner or mode advice would be wrong.
+    HardLinks {
+        links: u64,
+    },
+    Owner {
+        uid: u32,
+    },
+    Mode {
+        mode: u32,
+    },
+}
+
+/// The refusal of a file with more than one name. Its own message, without owner or mode
+/// advice: chown on a link to root's file would hand root's file to the user.
+pub(crate) fn hard_links_refusal(path: &Path, links: u64) -> Error {
+    Error::Unsafe {
+        path: path.to_owned(),
+        problem: format!(
+            "has {links} hard links; a file that decides who gets in must have exactly one name"
+        ),
+        fix: format!(
+            "remove this name (rm {}) and create the file anew; its other names stay as they are",
+            path.display()
+        ),
+    }
+}
+
+/// The refusal of something that is not a regular file where one is expected (a device, a
+/// FIFO, a directory): no owner or mode advice, that would change a system file.
+pub(crate) fn not_regular_refusal(path: &Path, fix: String) -> Error {
+    Error::Unsafe {
+        path: path.to_owned(),
+        problem: "not a regular file".into(),
+        fix,
+    }
+}
+
+/// The home as sshd's StrictModes wants it: owned by the user or root, writable by nobody
+/// else. Whoever else can write it can rename `.config` away, and with `nullok` the user
+/// would then log in with the password alone.
+pub(crate) fn check_home(stat: &FileStat, uid: u32) -> Result<(), Violation> {
+    check(
+        stat,
+        &Expect {
+            kind: Kind::Any,
+            owner: Owner::RootOr(uid),
+            forbidden_mode: 0o022,
+        },
+    )
 }
 
 pub(crate) fn inspect(fd: impl AsFd) -> nix::Result<FileStat> {
@@ -136,6 +185,10 @@ pub(crate) fn check(stat: &FileStat, expect: &Expect) -> Result<(), Violation> {
         SFlag::from_bits_truncate(stat.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFREG;
     if expect.kind == Kind::RegularFile && !is_regular {
         return Err(Violation::NotRegular);
+    }
+    // Before the owner: a second name is the problem, whoever owns the file.
+    if is_regular && stat.st_nlink > 1 {
+        return Err(Violation::HardLinks { links: nlink(stat) });
     }
     let owner_ok = match expect.owner {
         Owner::Is(uid) => stat.st_uid == uid,
@@ -152,15 +205,28 @@ pub(crate) fn check(stat: &FileStat, expect: &Expect) -> Result<(), Violation> {
     Ok(())
 }
 
+/// The link count: nlink_t is u64 here but u32 on some targets.
+#[allow(clippy::unnecessary_cast)]
+fn nlink(stat: &FileStat) -> u64 {
+    stat.st_nlink as u64
+}
+
 /// Why opening `name` in `dir` failed, as far as it matters to the person fixing it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum OpenFailure {
     /// A symbolic link: never followed.
     Link,
-    /// Permission denied, and owned by someone other than `expected_owner`.
+    /// Permission denied, and owned by someone other than `expected_owner` (a directory, or
+    /// a regular file with one name).
     Owner {
         uid: u32,
     },
+    /// A regular file with more than one name: no owner advice.
+    HardLinks {
+        links: u64,
+    },
+    /// Neither a directory nor a regular file (a FIFO, a device, a socket).
+    NotRegular,
     NotDirectory,
     Other(Errno),
 }
@@ -179,9 +245,19 @@ pub(crate) fn why_not_opened(
     }
     if errno == Errno::EACCES
         && let Ok(stat) = fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)
-        && stat.st_uid != expected_owner
     {
-        return OpenFailure::Owner { uid: stat.st_uid };
+        let kind = SFlag::from_bits_truncate(stat.st_mode & SFlag::S_IFMT.bits());
+        if kind == SFlag::S_IFREG && stat.st_nlink > 1 {
+            return OpenFailure::HardLinks {
+                links: nlink(&stat),
+            };
+        }
+        if kind != SFlag::S_IFREG && kind != SFlag::S_IFDIR {
+            return OpenFailure::NotRegular;
+        }
+        if stat.st_uid != expected_owner {
+            return OpenFailure::Owner { uid: stat.st_uid };
+        }
     }
     if errno == Errno::ENOTDIR {
         return OpenFailure::NotDirectory;
@@ -270,6 +346,65 @@ mod tests {
             check(&stat, &expect(Kind::Any, Owner::RootOr(me), 0)),
             Ok(())
         );
+    }
+
+    #[test]
+    fn a_second_name_is_refused_before_the_owner_is_looked_at() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        std::fs::write(&path, "x").unwrap();
+        let open = || open_file_in(&dir_fd(dir.path()), OsStr::new("state")).unwrap();
+        let stat = inspect(open()).unwrap();
+        let someone_else = Expect {
+            kind: Kind::RegularFile,
+            owner: Owner::Is(stat.st_uid + 1),
+            forbidden_mode: 0,
+        };
+        assert_eq!(
+            check(&stat, &someone_else),
+            Err(Violation::Owner { uid: stat.st_uid })
+        );
+        std::fs::hard_link(&path, dir.path().join("second")).unwrap();
+        let stat = inspect(open()).unwrap();
+        assert_eq!(
+            check(&stat, &someone_else),
+            Err(Violation::HardLinks { links: 2 })
+        );
+        let error = hard_links_refusal(&path, 2).to_string();
+        assert!(
+            !error.contains("chown") && !error.contains("chmod"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_home_is_checked_as_sshd_strict_modes_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let me = inspect(dir_fd(dir.path())).unwrap().st_uid;
+        for (mode, ok) in [
+            (0o700, true),
+            (0o755, true),
+            (0o1755, true),
+            (0o775, false),
+            (0o757, false),
+        ] {
+            std::fs::set_permissions(
+                dir.path(),
+                std::os::unix::fs::PermissionsExt::from_mode(mode),
+            )
+            .unwrap();
+            let stat = inspect(dir_fd(dir.path())).unwrap();
+            assert_eq!(check_home(&stat, me).is_ok(), ok, "mode {mode:o}");
+        }
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        let stat = inspect(dir_fd(dir.path())).unwrap();
+        let owner_ok = check_home(&stat, me + 1).is_ok();
+        // Owned by the user or root: root's home check passes for anyone, others' fails.
+        assert_eq!(owner_ok, me == 0);
     }
 
     #[test]

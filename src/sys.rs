@@ -11,6 +11,17 @@ const PAM_AUTHTOK: c_int = 6;
 unsafe extern "C" {
     fn pam_syslog(pamh: *const PamHandle, priority: c_int, fmt: *const c_char, ...);
     fn pam_set_item(pamh: *mut PamHandle, item_type: c_int, item: *const c_void) -> c_int;
+    fn pam_fail_delay(pamh: *mut PamHandle, usec: std::ffi::c_uint) -> c_int;
+}
+
+/// Asks libpam to wait at least `usec` microseconds before a failed pam_authenticate
+/// returns, as pam_unix does (libpam takes the largest request of the stack, adds some
+/// randomness, and waits only when the stack fails).
+pub fn pam_request_fail_delay(pamh: &mut PamHandle, usec: u32) -> Result<(), c_int> {
+    // SAFETY: pamh is a live handle borrowed from libpam for this call; pam_fail_delay
+    // only records the number in the handle.
+    let rc = unsafe { pam_fail_delay(pamh, usec) };
+    if rc == 0 { Ok(()) } else { Err(rc) }
 }
 
 /// Logs `message` through libpam, which prefixes `module(service:type)` and writes to

@@ -159,6 +159,8 @@ fn cli_and_module_agree_on_root_owned_storage_from_the_config_file() {
     let alice = env.add_user("alice");
     let store = env.root().join("store");
     std::fs::create_dir(&store).unwrap();
+    // Private, as the module requires of root-owned storage.
+    std::fs::set_permissions(&store, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     let config = env.root().join("shared.conf");
     std::fs::write(
         &config,

@@ -475,7 +475,7 @@ fn root_owned_storage_must_exist_with_mode_0700() {
 
     let tree = Tree::clean();
     tree.dir("var/lib/pam-totp", 0o755);
-    tree.finding(&[], "storage.readable", "warning");
+    tree.finding(&[], "storage.readable", "error");
 }
 
 #[test]

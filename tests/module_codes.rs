@@ -147,10 +147,14 @@ fn recovery_code_works_once() {
     let code = alice.recovery[0].clone();
     let out = env.authenticate("login", "alice", &[&code]);
     assert_eq!(out.code, PAM_SUCCESS, "{out}");
-    assert!(
-        out.infos().iter().any(|m| m.contains("4 are left")),
-        "{out}"
-    );
+    // Sent once: sshd shows every PAM_TEXT_INFO it gets, so a second send is a second copy.
+    let notices: Vec<_> = out
+        .infos()
+        .into_iter()
+        .filter(|m| m.contains("left"))
+        .collect();
+    assert_eq!(notices.len(), 1, "{out}");
+    assert!(notices[0].contains("4 are left"), "{out}");
     assert_eq!(alice.state().recovery_codes.len(), 4);
     let again = env.authenticate("login", "alice", &[&code]);
     assert_eq!(again.code, PAM_AUTH_ERR, "{again}");
@@ -213,7 +217,8 @@ fn a_wrong_recovery_code_is_refused() {
 fn throttling_refuses_unchecked_and_success_resets_it() {
     let env = TestEnv::new();
     let alice = enroll(&env, "alice");
-    totp_service(&env, "login", "max_failures=2");
+    // No failure delay: the 30 s pause is measured against the clock below.
+    totp_service(&env, "login", "max_failures=2 fail_delay=0");
     let wrong = wrong_code(&alice);
     for _ in 0..2 {
         assert_eq!(
@@ -404,4 +409,89 @@ fn log_lines_name_the_decision_and_never_a_secret_or_code() {
     // One decision line per attempt (the debug lines aside).
     let decisions = lines.iter().filter(|l| l.contains("alice")).count();
     assert_eq!(decisions, 4, "{all}");
+}
+
+/// How long one pam_authenticate (with pam_start and pam_end around it) takes.
+fn timed(env: &TestEnv, user: &str, answer: &str) -> (i32, std::time::Duration) {
+    let start = std::time::Instant::now();
+    let out = env.authenticate("login", user, &[answer]);
+    (out.code, start.elapsed())
+}
+
+#[test]
+fn a_failed_attempt_asks_libpam_for_the_failure_delay() {
+    // libpam waits between half and one and a half times the delay asked for; without the
+    // request a failure returns in milliseconds. Only a lower bound is asserted.
+    let env = TestEnv::new();
+    let alice = enroll(&env, "alice");
+    totp_service(&env, "login", "fail_delay=1000");
+    let floor = std::time::Duration::from_millis(490);
+    let (code, took) = timed(&env, "alice", &wrong_code(&alice));
+    assert_eq!(code, PAM_AUTH_ERR);
+    assert!(took >= floor, "a wrong code took only {took:?}");
+    let (code, took) = timed(&env, "nobody-here", "123456");
+    assert_eq!(code, PAM_AUTH_ERR);
+    assert!(took >= floor, "an unknown user took only {took:?}");
+    env.add_user("bob");
+    let (code, took) = timed(&env, "bob", "123456");
+    assert_eq!(code, PAM_AUTH_ERR);
+    assert!(
+        took >= floor,
+        "a user without enrollment took only {took:?}"
+    );
+}
+
+#[test]
+fn the_failure_delay_is_two_seconds_by_default_like_pam_unix() {
+    let env = TestEnv::new();
+    let alice = enroll(&env, "alice");
+    totp_service(&env, "login", "");
+    let (code, took) = timed(&env, "alice", &wrong_code(&alice));
+    assert_eq!(code, PAM_AUTH_ERR);
+    assert!(
+        took >= std::time::Duration::from_millis(990),
+        "a wrong code took only {took:?}"
+    );
+}
+
+#[test]
+fn nullok_from_the_config_file_is_turned_off_for_one_service() {
+    let env = TestEnv::new();
+    env.add_user("bob");
+    let config = env.root().join("nullok.conf");
+    std::fs::write(&config, "nullok = true\nfail_delay = 0\n").unwrap();
+    for (service, extra) in [("lenient", ""), ("strict", " nullok=false")] {
+        env.service(
+            service,
+            &format!(
+                "auth required {{module}} config={}{extra}\n",
+                config.display()
+            ),
+        );
+    }
+    // A stack whose only module ignores fails with PAM_PERM_DENIED; the log says why.
+    let out = env.authenticate("lenient", "bob", &[]);
+    assert_eq!(out.code, PAM_PERM_DENIED, "{out}");
+    assert!(env.syslog_lines().join("\n").contains("ignored bob"));
+    let out = env.authenticate("strict", "bob", &["123456"]);
+    assert_eq!(out.code, PAM_AUTH_ERR, "{out}");
+    assert!(
+        env.syslog_lines()
+            .join("\n")
+            .contains("refused bob: not enrolled")
+    );
+}
+
+#[test]
+fn try_first_pass_with_use_first_pass_is_a_configuration_error() {
+    let env = TestEnv::new();
+    let alice = enroll(&env, "alice");
+    totp_service(&env, "login", "try_first_pass use_first_pass");
+    let out = env.authenticate("login", "alice", &[&alice.current_code()]);
+    assert_eq!(out.code, PAM_SERVICE_ERR, "{out}");
+    assert!(
+        env.syslog_lines().join("\n").contains("contradict"),
+        "{:?}",
+        env.syslog_lines()
+    );
 }

@@ -272,7 +272,7 @@ fn root_owned_storage_outside_the_home() {
     let env = TestEnv::new();
     let store = env.root().join("store");
     fs::create_dir(&store).unwrap();
-    set_mode(&store, 0o755);
+    set_mode(&store, 0o700);
     totp_service(
         &env,
         "login",
@@ -289,9 +289,17 @@ fn root_owned_storage_outside_the_home() {
     let alice = enroll_at(me, store.join("alice.toml"), HashAlgorithm::SHA1, 6, 30, 1);
     let out = env.authenticate("login", "alice", &[&alice.current_code()]);
     assert_eq!(out.code, PAM_SUCCESS, "{out}");
-    // A group-writable store directory is refused.
+    // A group-writable store directory is refused, and so is a readable one: it would tell
+    // every local user who is enrolled.
     set_mode(&store, 0o775);
-    assert_refused(&env, "alice", &alice.recovery[0], "writable only by it");
+    assert_refused(&env, "alice", &alice.recovery[0], "private to it");
+    for mode in [0o755, 0o750, 0o701] {
+        set_mode(&store, mode);
+        assert_refused(&env, "alice", &alice.recovery[0], "chmod 700");
+    }
+    set_mode(&store, 0o700);
+    let out = env.authenticate("login", "alice", &[&alice.recovery[0]]);
+    assert_eq!(out.code, PAM_SUCCESS, "{out}");
 }
 
 #[test]
@@ -315,6 +323,148 @@ fn state_path_template_with_home() {
     totp_service(&env, "login", "secret=%h/.pam-totp-%u.toml");
     let out = env.authenticate("login", "alice", &[&alice.current_code()]);
     assert_eq!(out.code, PAM_SUCCESS, "{out}");
+}
+
+#[test]
+fn a_group_writable_home_is_refused_even_with_nullok_and_no_state() {
+    // Whoever can write the home can rename .config away: with nullok that would be a
+    // login with the password alone. Refused (never ignored), as sshd's StrictModes does.
+    let env = TestEnv::new();
+    let alice = env.add_user("alice");
+    totp_service(&env, "login", "nullok");
+    set_mode(&alice.home, 0o775);
+    let out = env.authenticate("login", "alice", &[]);
+    assert_eq!(out.code, PAM_AUTHINFO_UNAVAIL, "{out}");
+    let lines = log(&env);
+    assert!(
+        lines.contains(&format!("chmod go-w {}", alice.home.display())),
+        "{lines}"
+    );
+    // A world-writable one too; a sane one is back to "not enrolled" (nullok: ignored).
+    set_mode(&alice.home, 0o757);
+    assert_eq!(
+        env.authenticate("login", "alice", &[]).code,
+        PAM_AUTHINFO_UNAVAIL
+    );
+    set_mode(&alice.home, 0o755);
+    env.clear_syslog();
+    env.authenticate("login", "alice", &[]);
+    assert!(
+        log(&env).contains("ignored alice: not enrolled"),
+        "{}",
+        log(&env)
+    );
+}
+
+#[test]
+fn a_home_owned_by_someone_else_is_refused() {
+    if !is_root() {
+        eprintln!("SKIPPED a_home_owned_by_someone_else_is_refused: needs root to chown");
+        return;
+    }
+    let env = TestEnv::new();
+    let alice = enroll(&env, "alice");
+    let mallory = env.add_user("mallory");
+    totp_service(&env, "login", "nullok");
+    std::os::unix::fs::chown(&alice.user.home, Some(mallory.uid), None).unwrap();
+    assert_refused(
+        &env,
+        "alice",
+        &alice.current_code(),
+        &format!("chown alice {}", alice.user.home.display()),
+    );
+    // Owned by root is fine, as for sshd.
+    std::os::unix::fs::chown(&alice.user.home, Some(0), None).unwrap();
+    let out = env.authenticate("login", "alice", &[&alice.current_code()]);
+    assert_eq!(out.code, PAM_SUCCESS, "{out}");
+}
+
+#[test]
+fn a_hard_linked_state_file_is_refused_with_its_own_message() {
+    let env = TestEnv::new();
+    let alice = enroll(&env, "alice");
+    totp_service(&env, "login", "");
+    let other_name = alice.user.home.join("another-name");
+    fs::hard_link(&alice.state_path, &other_name).unwrap();
+    assert_refused(&env, "alice", &alice.current_code(), "has 2 hard links");
+    let log = log(&env);
+    assert!(!log.contains("chown") && !log.contains("chmod"), "{log}");
+}
+
+#[test]
+fn a_hard_link_to_a_root_file_gets_no_chown_advice() {
+    if !is_root() {
+        eprintln!("SKIPPED a_hard_link_to_a_root_file_gets_no_chown_advice: needs root");
+        return;
+    }
+    // Where protected_hardlinks=0 a user can link root's file into their state directory:
+    // "chown alice" would hand root's file to alice.
+    let env = TestEnv::new();
+    let alice = enroll(&env, "alice");
+    totp_service(&env, "login", "");
+    let roots = env.root().join("roots-secret");
+    fs::write(&roots, "root's").unwrap();
+    set_mode(&roots, 0o600);
+    fs::remove_file(&alice.state_path).unwrap();
+    fs::hard_link(&roots, &alice.state_path).unwrap();
+    assert_refused(&env, "alice", "123456", "hard links");
+    let log = log(&env);
+    assert!(!log.contains("chown") && !log.contains("chmod"), "{log}");
+    assert_eq!(fs::metadata(&roots).unwrap().uid(), 0);
+}
+
+#[test]
+fn a_config_that_is_no_regular_file_gets_no_chmod_advice() {
+    let env = TestEnv::new();
+    enroll(&env, "alice");
+    let fifo = env.root().join("fifo.conf");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    let dir = env.root().join("dir.conf");
+    fs::create_dir(&dir).unwrap();
+    for config in [Path::new("/dev/zero"), &fifo, &dir] {
+        env.clear_syslog();
+        env.service(
+            "login",
+            &format!("auth required {{module}} config={}\n", config.display()),
+        );
+        let out = env.authenticate("login", "alice", &["123456"]);
+        assert_eq!(out.code, PAM_SERVICE_ERR, "{}: {out}", config.display());
+        let log = log(&env);
+        assert!(log.contains("not a regular file"), "{log}");
+        assert!(!log.contains("chmod") && !log.contains("chown"), "{log}");
+    }
+}
+
+#[test]
+fn a_hard_linked_config_is_refused_with_its_own_message() {
+    let env = TestEnv::new();
+    enroll(&env, "alice");
+    let config = empty_config(&env);
+    fs::hard_link(&config, env.root().join("second-name.conf")).unwrap();
+    totp_service(&env, "login", "");
+    let out = env.authenticate("login", "alice", &["123456"]);
+    assert_eq!(out.code, PAM_SERVICE_ERR, "{out}");
+    let log = log(&env);
+    assert!(log.contains("has 2 hard links"), "{log}");
+    assert!(!log.contains("chmod") && !log.contains("chown"), "{log}");
+}
+
+#[test]
+fn a_literal_percent_u_in_root_owned_storage_is_refused() {
+    // `%%u` is the text "%u": every user would share one file.
+    let env = TestEnv::new();
+    env.add_user("alice");
+    let store = env.root().join("store");
+    fs::create_dir(&store).unwrap();
+    set_mode(&store, 0o700);
+    totp_service(
+        &env,
+        "login",
+        &format!("nullok secret={}/%%u.toml", store.display()),
+    );
+    let out = env.authenticate("login", "alice", &["123456"]);
+    assert_eq!(out.code, PAM_SERVICE_ERR, "{out}");
+    assert!(log(&env).contains("not %%u"), "{}", log(&env));
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! by nobody else, since it decides where secrets are read from.
 
 use crate::error::{Error, Result};
-use crate::safe_fs::{self, Expect, Kind, Owner, ReadFailure};
+use crate::safe_fs::{self, Expect, Kind, Owner, ReadFailure, Violation};
 use nix::unistd::Uid;
 use std::io::{self, ErrorKind};
 use std::path::Path;
@@ -22,12 +22,26 @@ pub(super) fn read_config(path: &Path, explicit: bool) -> Result<Option<String>>
         owner: Owner::RootOr(Uid::effective().as_raw()),
         forbidden_mode: 0o022,
     };
-    if safe_fs::check(&stat, &expect).is_err() {
-        return Err(Error::Unsafe {
-            path: path.to_owned(),
-            problem: "the config file must be a regular file owned by root and writable only by its owner".into(),
-            fix: format!("chown root:root {0} && chmod 644 {0}", path.display()),
-        });
+    match safe_fs::check(&stat, &expect) {
+        Ok(()) => {}
+        // chown/chmod advice only for a regular file of ours: never for /dev/zero or a
+        // second name of someone else's file.
+        Err(Violation::NotRegular) => {
+            return Err(safe_fs::not_regular_refusal(
+                path,
+                "point config= at a regular file owned by root".into(),
+            ));
+        }
+        Err(Violation::HardLinks { links }) => {
+            return Err(safe_fs::hard_links_refusal(path, links));
+        }
+        Err(Violation::Owner { .. } | Violation::Mode { .. }) => {
+            return Err(Error::Unsafe {
+                path: path.to_owned(),
+                problem: "the config file must be a regular file owned by root and writable only by its owner".into(),
+                fix: format!("chown root:root {0} && chmod 644 {0}", path.display()),
+            });
+        }
     }
     let bytes = match safe_fs::read_capped(file, stat.st_size as u64, MAX_CONFIG_SIZE) {
         Ok(bytes) => bytes,

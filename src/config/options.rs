@@ -16,6 +16,9 @@ pub const DEFAULT_PROMPT: &str = "Verification code: ";
 pub const DEFAULT_WINDOW: u32 = 1;
 pub const DEFAULT_MAX_FAILURES: u32 = 5;
 const MAX_MAX_FAILURES: u32 = 1000;
+/// pam_unix's delay after a failed attempt, 2 s.
+pub const DEFAULT_FAIL_DELAY_MS: u32 = 2000;
+const MAX_FAIL_DELAY_MS: u32 = 10_000;
 
 /// Where the code comes from when an earlier module already asked for something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +46,8 @@ pub struct Options {
     pub forward_pass: bool,
     /// Consecutive failed codes before further attempts are refused for a while.
     pub max_failures: u32,
+    /// The delay libpam applies after a failed attempt, in milliseconds (0: none asked).
+    pub fail_delay_ms: u32,
     pub debug: bool,
     pub config: PathBuf,
 }
@@ -59,6 +64,7 @@ impl Default for Options {
             first_pass: FirstPass::Prompt,
             forward_pass: false,
             max_failures: DEFAULT_MAX_FAILURES,
+            fail_delay_ms: DEFAULT_FAIL_DELAY_MS,
             debug: false,
             config: PathBuf::from(DEFAULT_CONFIG),
         }
@@ -87,7 +93,7 @@ impl Options {
             let arg = arg.as_ref();
             match arg.split_once('=') {
                 Some(("config", _)) => {}
-                Some((key, value)) => draft.set(key, Value::Text(value))?,
+                Some((key, value)) => draft.set(key, module_value(key, value))?,
                 None => draft.set(arg, Value::Flag(true))?,
             }
         }
@@ -143,17 +149,44 @@ impl Options {
     }
 }
 
+/// A module argument's value: `flag=true|false|1|0` for the flags, so that a flag set in the
+/// config file can be turned off for one service (`nullok=false`); text otherwise.
+fn module_value<'a>(key: &str, value: &'a str) -> Value<'a> {
+    match (FLAGS.contains(&key), value) {
+        (true, "true" | "1") => Value::Flag(true),
+        (true, "false" | "0") => Value::Flag(false),
+        _ => Value::Text(value),
+    }
+}
+
+const FLAGS: [&str; 6] = [
+    "nullok",
+    "echo",
+    "debug",
+    "forward_pass",
+    "try_first_pass",
+    "use_first_pass",
+];
+
 /// Options being read: the `secret=` text is kept as written until every other value is
 /// in, then parsed once (so errors come in the order they always have).
 struct Draft {
     options: Options,
     secret: String,
+    /// Kept apart until the end so that both set is refused, not "the last one wins".
+    try_first_pass: bool,
+    use_first_pass: bool,
 }
 
 impl From<Options> for Draft {
     fn from(options: Options) -> Self {
         let secret = options.secret.as_str().to_owned();
-        Draft { options, secret }
+        Draft {
+            try_first_pass: options.first_pass == FirstPass::Try,
+            use_first_pass: options.first_pass == FirstPass::Use,
+            options,
+            secret,
+        }
     }
 }
 
@@ -165,30 +198,22 @@ impl Draft {
             ("echo", Value::Flag(on)) => options.echo = on,
             ("debug", Value::Flag(on)) => options.debug = on,
             ("forward_pass", Value::Flag(on)) => options.forward_pass = on,
-            ("try_first_pass", Value::Flag(on)) => {
-                options.first_pass = if on {
-                    FirstPass::Try
-                } else {
-                    FirstPass::Prompt
-                }
-            }
-            ("use_first_pass", Value::Flag(on)) => {
-                options.first_pass = if on {
-                    FirstPass::Use
-                } else {
-                    FirstPass::Prompt
-                }
-            }
+            ("try_first_pass", Value::Flag(on)) => self.try_first_pass = on,
+            ("use_first_pass", Value::Flag(on)) => self.use_first_pass = on,
             ("secret", Value::Text(path)) => self.secret = path.to_owned(),
             ("prompt", Value::Text(text)) => options.prompt = text.to_owned(),
             ("window", value) => options.window = number(key, value, 0, MAX_WINDOW)?,
             ("max_failures", value) => {
                 options.max_failures = number(key, value, 1, MAX_MAX_FAILURES)?
             }
-            (
-                "nullok" | "echo" | "debug" | "forward_pass" | "try_first_pass" | "use_first_pass",
-                _,
-            ) => return Err(Error::BadOption(format!("{key} takes no value"))),
+            ("fail_delay", value) => {
+                options.fail_delay_ms = number(key, value, 0, MAX_FAIL_DELAY_MS)?
+            }
+            (flag, _) if FLAGS.contains(&flag) => {
+                return Err(Error::BadOption(format!(
+                    "{key} takes no value other than true or false"
+                )));
+            }
             ("secret" | "prompt", _) => {
                 return Err(Error::BadOption(format!("{key} needs a text value")));
             }
@@ -201,7 +226,19 @@ impl Draft {
         let Draft {
             mut options,
             secret,
+            try_first_pass,
+            use_first_pass,
         } = self;
+        options.first_pass = match (try_first_pass, use_first_pass) {
+            (false, false) => FirstPass::Prompt,
+            (true, false) => FirstPass::Try,
+            (false, true) => FirstPass::Use,
+            (true, true) => {
+                return Err(Error::BadOption(
+                    "try_first_pass and use_first_pass contradict each other; choose one".into(),
+                ));
+            }
+        };
         if options.prompt.is_empty() || options.prompt.len() > 200 {
             return Err(Error::BadOption(
                 "prompt must be 1 to 200 characters".into(),
@@ -294,6 +331,68 @@ mod tests {
         assert!(args(&["max_failures=0"]).is_err());
         assert!(args(&["window"]).is_err());
         assert!(args(&["nullok=yes"]).is_err());
+        assert!(args(&["fail_delay=10001"]).is_err());
+        assert!(args(&["fail_delay=-1"]).is_err());
+        assert!(args(&["fail_delay"]).is_err());
+    }
+
+    #[test]
+    fn fail_delay_defaults_to_pam_unix_two_seconds_and_zero_disables_it() {
+        assert_eq!(args(&[]).unwrap().fail_delay_ms, 2000);
+        assert_eq!(args(&["fail_delay=0"]).unwrap().fail_delay_ms, 0);
+        assert_eq!(args(&["fail_delay=10000"]).unwrap().fail_delay_ms, 10000);
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("pam_totp.conf");
+        fs::write(&config, "fail_delay = 300\n").unwrap();
+        let options = Options::from_config_file(Some(&config)).unwrap();
+        assert_eq!(options.fail_delay_ms, 300);
+    }
+
+    #[test]
+    fn try_first_pass_with_use_first_pass_is_refused_in_either_order_or_source() {
+        for list in [
+            &["try_first_pass", "use_first_pass"][..],
+            &["use_first_pass", "try_first_pass"][..],
+        ] {
+            let err = args(list).unwrap_err().to_string();
+            assert!(err.contains("contradict"), "{list:?}: {err}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("pam_totp.conf");
+        fs::write(&config, "try_first_pass = true\n").unwrap();
+        let config_arg = format!("config={}", config.display());
+        let err = Options::from_module_args(&[config_arg.as_str(), "use_first_pass"]).unwrap_err();
+        assert!(err.to_string().contains("contradict"), "{err}");
+        // Turning the file's choice off for one service and picking the other is fine.
+        let options = Options::from_module_args(&[
+            config_arg.as_str(),
+            "try_first_pass=false",
+            "use_first_pass",
+        ])
+        .unwrap();
+        assert_eq!(options.first_pass, FirstPass::Use);
+    }
+
+    #[test]
+    fn flags_from_the_config_file_can_be_turned_off_by_a_module_argument() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("pam_totp.conf");
+        fs::write(&config, "nullok = true\necho = true\ndebug = true\n").unwrap();
+        let config_arg = format!("config={}", config.display());
+        let on = Options::from_module_args(&[config_arg.as_str()]).unwrap();
+        assert!(on.nullok && on.echo && on.debug);
+        let off = Options::from_module_args(&[
+            config_arg.as_str(),
+            "nullok=false",
+            "echo=0",
+            "debug=false",
+        ])
+        .unwrap();
+        assert!(!off.nullok && !off.echo && !off.debug);
+        let again = args(&["nullok=true", "forward_pass=1", "echo=1"]).unwrap();
+        assert!(again.nullok && again.forward_pass && again.echo);
+        let err = args(&["nullok=off"]).unwrap_err().to_string();
+        assert!(err.contains("true or false"), "{err}");
     }
 
     #[test]

@@ -65,17 +65,31 @@ impl SecretPath {
                 None => return Err(bad("an absolute path must contain %u, one file per user")),
             };
             let anchor = if cut == 0 { "/" } else { &template[..cut] };
+            // The fixed prefix too: `/var/lib/../tmp/%u` is a mistake, whatever it resolves to.
+            if cut > 0 {
+                for part in template[1..cut].split('/') {
+                    check_written_component(part).map_err(&bad)?;
+                }
+            }
             (Base::Fixed(PathBuf::from(anchor)), &template[cut + 1..])
         } else {
             return Err(bad("must start with ~/, %h/ or /"));
         };
         let mut components = Vec::new();
         for part in rest.split('/') {
+            check_written_component(part).map_err(&bad)?;
             let pieces = pieces(part).map_err(&bad)?;
             // The same check as for a real user: a template that is empty or "." for a
             // plain name is refused here, once.
             check_component(&expand(&pieces, "user")).map_err(&bad)?;
             components.push(pieces);
+        }
+        // `%%u` is a literal "%u": without a real %u every user would share one file, and
+        // one user's code would log in another.
+        if base != Base::Home && !components.iter().flatten().any(|p| *p == Piece::User) {
+            return Err(bad(
+                "an absolute path must contain %u (not %%u, which is a literal %u), one file per user",
+            ));
         }
         Ok(SecretPath {
             text: template.to_owned(),
@@ -153,6 +167,21 @@ fn expand(pieces: &[Piece], user: &str) -> String {
         .collect()
 }
 
+/// A component as the admin wrote it, before `%u` is expanded: each mistake gets its own
+/// sentence.
+fn check_written_component(part: &str) -> std::result::Result<(), &'static str> {
+    match part {
+        "" => Err("an empty component (// or a trailing /) is not allowed"),
+        "." => Err("a . component is not allowed"),
+        ".." => Err("a .. component is not allowed"),
+        // Only literal percent signs: certainly a mistyped %u, never a name anyone means.
+        _ if part.len().is_multiple_of(2) && part.bytes().all(|b| b == b'%') => {
+            Err("a component of only %% (a literal %) is not allowed; did you mean %u?")
+        }
+        _ => Ok(()),
+    }
+}
+
 fn check_component(expanded: &str) -> std::result::Result<(), &'static str> {
     if expanded.is_empty() || expanded == "." || expanded == ".." {
         return Err("empty, . and .. components are not allowed");
@@ -183,13 +212,42 @@ mod tests {
     }
 
     #[test]
+    fn a_real_percent_u_in_a_directory_or_the_file_name_is_enough() {
+        for template in [
+            "/var/lib/pam-totp/%u.toml",
+            "/var/lib/pam-totp/%u/state.toml",
+            "/var/lib/pam-totp/%%u-%u.toml",
+            "/%u",
+        ] {
+            let parsed = SecretPath::parse(template).unwrap();
+            let resolved = parsed.resolve("carol", Path::new("/home/carol")).unwrap();
+            let mut path = resolved.anchor.clone();
+            path.extend(&resolved.dirs);
+            path.push(&resolved.file);
+            assert!(
+                path.to_string_lossy().contains("carol"),
+                "{template}: {path:?}"
+            );
+        }
+    }
+
+    #[test]
     fn bad_templates_are_refused_with_the_reason() {
         for (template, why) in [
             ("/var/lib/pam-totp/state.toml", "must contain %u"),
             ("relative/%u", "must start with"),
             ("~/a/%h", "only %u and %%"),
-            ("~/a//b", "empty, . and .."),
-            ("~/../b", "empty, . and .."),
+            ("~/a//b", "an empty component"),
+            ("~/a/", "an empty component"),
+            ("/var/lib//%u", "an empty component"),
+            ("~/./b", "a . component"),
+            ("~/../b", "a .. component"),
+            ("/var/lib/%u/../x", "a .. component"),
+            ("/var/lib/%%/%u", "only %%"),
+            ("~/%%%%/state.toml", "only %%"),
+            ("/var/lib/pam-totp/%%u.toml", "not %%u"),
+            ("/var/lib/%%u/state.toml", "not %%u"),
+            ("/var/lib/pam-totp/100%%.toml", "must contain %u"),
         ] {
             let err = SecretPath::parse(template).unwrap_err().to_string();
             assert!(err.contains(why), "{template}: {err}");

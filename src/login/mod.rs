@@ -13,6 +13,8 @@ use crate::config::{FirstPass, Options};
 use crate::error::{Error, Result};
 use crate::input::split_forwarded;
 use crate::log::Priority;
+use crate::otp::totp::find_totp_step;
+use crate::otp::{HashAlgorithm, OtpParams};
 use crate::policy::{CountFailure, Policy, Verdict};
 use crate::privileges::{Account, Accounts};
 use crate::secret::SecretString;
@@ -101,7 +103,7 @@ pub fn authenticate(
     let account = match env.accounts.by_name(user) {
         Ok(Some(account)) => account,
         Ok(None) => {
-            ask_anyway(options, conv);
+            ask_anyway(options, conv, now);
             return Decision::new(Outcome::Denied, format!("refused unknown user {user:?}"));
         }
         Err(e) => return Decision::unavailable(user, &e),
@@ -128,7 +130,7 @@ pub fn authenticate(
             );
         }
         Ok(Prepared::NotEnrolled) => {
-            ask_anyway(options, conv);
+            ask_anyway(options, conv, now);
             return Decision::new(
                 Outcome::Denied,
                 format!(
@@ -169,13 +171,38 @@ fn refused_before_checking(user: &str, outcome: Outcome) -> Decision {
 }
 
 /// Prompts as for a real check, so that whether anyone is asked for a code does not tell
-/// who has an account or an enrollment; the answers are thrown away.
-fn ask_anyway(options: &Options, conv: &mut dyn Conversation) {
-    if let Ok(answer) = first_answer(options, conv, 6)
-        && answer.count == CountFailure::No
-    {
-        let _ = prompt_code(options, conv);
+/// who has an account or an enrollment; the answers are checked against a decoy secret
+/// (the same HMACs as a real check, so the time taken tells less) and thrown away.
+fn ask_anyway(options: &Options, conv: &mut dyn Conversation, now: u64) {
+    if let Ok(answer) = first_answer(options, conv, 6) {
+        decoy_check(options, &answer.code, now);
+        if answer.count == CountFailure::No
+            && let Ok(code) = prompt_code(options, conv)
+        {
+            decoy_check(options, &code, now);
+        }
     }
+}
+
+/// The TOTP comparison of a real check, against a secret nobody has: its result is
+/// meaningless and ignored. The locked write of a real failure is not imitated: writing
+/// files for unknown users would be worse; libpam's failure delay covers that difference.
+fn decoy_check(options: &Options, code: &SecretString, now: u64) {
+    const DECOY_SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    let params = OtpParams {
+        algorithm: HashAlgorithm::SHA1,
+        digits: 6,
+        period: 30,
+    };
+    let secret = SecretString::new(DECOY_SECRET.into());
+    let _ = std::hint::black_box(find_totp_step(
+        &secret,
+        params,
+        None,
+        code,
+        now,
+        options.window,
+    ));
 }
 
 /// One answer to check. An earlier module's token tried first (`try_first_pass`) may well

@@ -278,19 +278,45 @@ impl FsStore {
             Err(Errno::ENOENT) if self.in_home => return Ok(None),
             Err(e) => return Err(Error::io(&self.anchor, "open directory", e)),
         };
-        if !self.in_home {
-            let stat = safe_fs::inspect(&dir).map_err(|e| Error::io(&self.anchor, "inspect", e))?;
+        let stat = safe_fs::inspect(&dir).map_err(|e| Error::io(&self.anchor, "inspect", e))?;
+        if self.in_home {
+            // Checked as sshd's StrictModes does; refused, never "not enrolled".
+            let fix = match safe_fs::check_home(&stat, self.owner.as_raw()) {
+                Ok(()) => None,
+                Err(Violation::Owner { .. }) => Some(format!(
+                    "chown {} {}",
+                    self.owner_name(),
+                    self.anchor.display()
+                )),
+                Err(_) => Some(format!("chmod go-w {}", self.anchor.display())),
+            };
+            if let Some(fix) = fix {
+                return Err(Error::Unsafe {
+                    path: self.anchor.clone(),
+                    problem: format!(
+                        "the home directory must belong to its user or root and be writable by nobody else (owner uid {}, mode {:o})",
+                        stat.st_uid,
+                        stat.st_mode & 0o7777
+                    ),
+                    fix,
+                });
+            }
+        } else {
+            // Private, not only unwritable: a readable directory tells every local user
+            // who is enrolled and when each last tried. The module runs as root.
             let expect = Expect {
                 kind: Kind::Any,
                 owner: Owner::RootOr(self.owner.as_raw()),
-                forbidden_mode: 0o022,
+                forbidden_mode: 0o077,
             };
             if safe_fs::check(&stat, &expect).is_err() {
                 return Err(Error::Unsafe {
                     path: self.anchor.clone(),
-                    problem: "the state directory must belong to root and be writable only by it"
-                        .into(),
-                    fix: format!("chown root: {0} && chmod 755 {0}", self.anchor.display()),
+                    problem: format!(
+                        "the state directory must belong to root and be private to it (mode {:o})",
+                        stat.st_mode & 0o7777
+                    ),
+                    fix: format!("chown root: {0} && chmod 700 {0}", self.anchor.display()),
                 });
             }
         }
@@ -409,14 +435,16 @@ impl FsStore {
             Ok(()) => Ok(()),
             Err(Violation::Owner { uid }) => Err(self.wrong_owner(path, uid)),
             // Kind::Any: a directory is refused for its owner or its mode only.
-            Err(Violation::Mode { .. } | Violation::NotRegular) => Err(Error::Unsafe {
-                path: path.to_owned(),
-                problem: format!(
-                    "directory is writable by group or others (mode {:o})",
-                    stat.st_mode & 0o7777
-                ),
-                fix: format!("chmod 700 {}", path.display()),
-            }),
+            Err(Violation::Mode { .. } | Violation::NotRegular | Violation::HardLinks { .. }) => {
+                Err(Error::Unsafe {
+                    path: path.to_owned(),
+                    problem: format!(
+                        "directory is writable by group or others (mode {:o})",
+                        stat.st_mode & 0o7777
+                    ),
+                    fix: format!("chmod 700 {}", path.display()),
+                })
+            }
         }
     }
 
@@ -429,11 +457,11 @@ impl FsStore {
         };
         match safe_fs::check(&stat, &expect) {
             Ok(()) => Ok(stat),
-            Err(Violation::NotRegular) => Err(Error::Unsafe {
-                path: path.to_owned(),
-                problem: "not a regular file".into(),
-                fix: format!("remove {} and enroll again", path.display()),
-            }),
+            Err(Violation::NotRegular) => Err(safe_fs::not_regular_refusal(
+                path,
+                format!("remove {} and enroll again", path.display()),
+            )),
+            Err(Violation::HardLinks { links }) => Err(safe_fs::hard_links_refusal(path, links)),
             Err(Violation::Owner { uid }) => Err(self.wrong_owner(path, uid)),
             Err(Violation::Mode { mode }) => Err(Error::Unsafe {
                 path: path.to_owned(),
@@ -443,11 +471,15 @@ impl FsStore {
         }
     }
 
-    fn wrong_owner(&self, path: &Path, uid: u32) -> Error {
-        let owner = Account::by_uid(self.owner)
+    fn owner_name(&self) -> String {
+        Account::by_uid(self.owner)
             .ok()
             .flatten()
-            .map_or_else(|| self.owner.to_string(), |a| a.name);
+            .map_or_else(|| self.owner.to_string(), |a| a.name)
+    }
+
+    fn wrong_owner(&self, path: &Path, uid: u32) -> Error {
+        let owner = self.owner_name();
         Error::Unsafe {
             path: path.to_owned(),
             problem: format!("owned by uid {uid}, not by {owner}"),
@@ -465,6 +497,11 @@ impl FsStore {
                 path,
             },
             OpenFailure::Owner { uid } => self.wrong_owner(&path, uid),
+            OpenFailure::HardLinks { links } => safe_fs::hard_links_refusal(&path, links),
+            OpenFailure::NotRegular => safe_fs::not_regular_refusal(
+                &path,
+                format!("remove {} and enroll again", path.display()),
+            ),
             OpenFailure::NotDirectory => Error::Unsafe {
                 problem: "is not a directory".into(),
                 fix: format!("remove {}", path.display()),

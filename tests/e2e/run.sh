@@ -532,15 +532,26 @@ ssh_try() {
     *) fail "unknown server $server" ;;
     esac
     : >"$base.prompts"
-    # No terminal at all (setsid: no controlling tty; stdin /dev/null): the askpass helper is the
-    # only way ssh can get answers. BatchMode must stay off: it disables askpass.
+    # shellcheck disable=SC2016 # expanded by the remote shell
+    # SSH_TRY_SHELL=1: a pty and a login shell (ssh -tt, no command; the shell reads the
+    # command from stdin), as an interactive user gets; otherwise `ssh host cmd`.
+    local command=('echo "LOGIN-OK:$(id -un)"') input=/dev/null
+    if [[ ${SSH_TRY_SHELL:-0} == 1 ]]; then
+        opts+=(-tt)
+        command=()
+        # shellcheck disable=SC2016 # expanded by the remote shell
+        printf '%s\n' 'echo "LOGIN-OK:$(id -un)"; exit' >"$base.in"
+        input=$base.in
+    fi
+    # No terminal at all (setsid: no controlling tty): the askpass helper is the only way ssh
+    # can get answers. BatchMode must stay off: it disables askpass.
     # shellcheck disable=SC2016 # the remote command is expanded by the remote shell
     timeout 60 setsid -w env -u SSH_AUTH_SOCK \
         SSH_ASKPASS="$ASKPASS" SSH_ASKPASS_REQUIRE=force DISPLAY=:0 \
         E2E_ASKPASS_LOG="$base.prompts" E2E_CODE_PROMPT="$CODE_PROMPT" \
         E2E_PASSWORD="$password" E2E_CODE="$code" \
-        ssh "${opts[@]}" -p "$port" -l "$user" 127.0.0.1 'echo "LOGIN-OK:$(id -un)"' \
-        </dev/null >"$base.out" 2>"$base.err" || rc=$?
+        ssh "${opts[@]}" -p "$port" -l "$user" 127.0.0.1 "${command[@]}" \
+        <"$input" >"$base.out" 2>"$base.err" || rc=$?
     echo "ssh $server $user -> exit $rc"
     echo "--- prompts seen:"
     cat "$base.prompts"
@@ -570,6 +581,18 @@ ssh_in() {
     assert_eq 0 "$rc" "ssh exit status"
     assert_eq "LOGIN-OK:$2" "$(cat "$WORK/ssh/$tag.out")" "remote command output"
     assert_prompts "$WORK/ssh/$tag.prompts" "$5" "$6"
+}
+
+# ssh_recovery_notice SHELL(0|1) USER PASSWORD CODE EXPECTED: a login with a recovery code must
+# succeed, and the module's "N left" notice must reach the client EXPECTED times (stdout and
+# stderr together): SHELL=1 an interactive pty session, SHELL=0 `ssh host cmd`.
+ssh_recovery_notice() {
+    local tag=notice-$RANDOM$RANDOM rc=0 seen
+    SSH_TRY_SHELL=$1 ssh_try pw "$2" "$3" "$4" "$tag" || rc=$?
+    assert_eq 0 "$rc" "ssh exit status"
+    assert_file_contains "$WORK/ssh/$tag.out" "LOGIN-OK:$2" "session output"
+    seen=$(cat "$WORK/ssh/$tag.out" "$WORK/ssh/$tag.err" | grep -c "Recovery code accepted") || true
+    assert_eq "$5" "$seen" "copies of the recovery notice"
 }
 
 # ssh_refused SERVER USER PASSWORD CODE PW_PROMPT CODE_PROMPT [STEP]: the login must be refused
@@ -794,10 +817,20 @@ if [[ $HAS_RECOVERY_CODES == 1 ]]; then
     check "ssh: the same recovery code again -> refused (single use)" \
         ssh_refused pw "$U_CAROL" "$PW_C" "$R1" yes yes
     check "ssh: password + another recovery code -> in" ssh_in pw "$U_CAROL" "$PW_C" "$R2" yes yes
+    R3=$(recovery_code "$U_CAROL" 3 2>/dev/null) || R3=""
+    R4=$(recovery_code "$U_CAROL" 4 2>/dev/null) || R4=""
+    # sshd keeps a PAM_TEXT_INFO sent after the last prompt for the login messages, which it
+    # prints for interactive (pty, no command) sessions only.
+    check "ssh -tt (interactive): the recovery notice is shown once" \
+        ssh_recovery_notice 1 "$U_CAROL" "$PW_C" "$R3" 1
+    check "ssh host cmd: the recovery notice cannot reach the user (sshd drops it)" \
+        ssh_recovery_notice 0 "$U_CAROL" "$PW_C" "$R4" 0
 else
     for n in "ssh: password + recovery code -> in" \
         "ssh: the same recovery code again -> refused (single use)" \
-        "ssh: password + another recovery code -> in"; do
+        "ssh: password + another recovery code -> in" \
+        "ssh -tt (interactive): the recovery notice is shown once" \
+        "ssh host cmd: the recovery notice cannot reach the user (sshd drops it)"; do
         skip "$n" "the plumbing stand-in has no recovery codes"
     done
 fi

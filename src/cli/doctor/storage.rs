@@ -78,11 +78,11 @@ pub(crate) fn check_dir(root: &Root, options: &Options, source: &Path, out: &mut
         ));
     } else if mode & 0o077 != 0 {
         out.push(Finding::new(
-            Severity::Warning,
+            Severity::Error,
             "storage.readable",
             location,
             format!("the storage directory has mode {mode:04o}, not 0700"),
-            "others can list who is enrolled",
+            "the module refuses it (every login fails): others could list who is enrolled",
             fix,
         ));
     }
