@@ -38,3 +38,5 @@ pub mod store;
 mod sys;
 
 pub use error::Error;
+/// The terminal's width, for the CLI (it may not use `unsafe` itself).
+pub use sys::terminal_columns;

@@ -8,13 +8,17 @@
 mod cli;
 
 use clap::Parser;
+use std::io::{self, Write};
 use std::process::ExitCode;
 
+/// clap's exit status for a usage error.
+const EXIT_USAGE: u8 = 2;
+
 fn main() -> ExitCode {
-    // Usage errors exit 2 (clap's convention); --help and --version exit 0.
-    let args = cli::Args::parse();
     // A bug must never show a backtrace: one line, exit 1. Guards (such as the one that
-    // restores the terminal) still run while the panic unwinds.
+    // restores the terminal) still run while the panic unwinds. Set before anything can
+    // panic; it writes without `eprintln!`, which would panic again (and abort) when
+    // standard error cannot be written.
     std::panic::set_hook(Box::new(|info| {
         let what = info
             .payload()
@@ -22,14 +26,49 @@ fn main() -> ExitCode {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown".into());
-        eprintln!("pam-totp: internal error ({what}); this is a bug, please report it");
+        say(&format!(
+            "pam-totp: internal error ({what}); this is a bug, please report it\n"
+        ));
     }));
-    match std::panic::catch_unwind(|| cli::run(args)) {
-        Ok(Ok(())) => ExitCode::SUCCESS,
-        Ok(Err(error)) => {
-            eprintln!("pam-totp: {error}");
-            ExitCode::from(cli::EXIT_FAILED)
-        }
+    match std::panic::catch_unwind(run) {
+        Ok(code) => code,
         Err(_) => ExitCode::from(cli::EXIT_FAILED),
     }
+}
+
+fn run() -> ExitCode {
+    // Usage errors exit 2 (clap's convention); --help and --version exit 0, or 1 when they
+    // cannot be written (clap's own `exit` would report success for a help nobody saw).
+    let args = match cli::Args::try_parse() {
+        Ok(args) => args,
+        Err(error) => {
+            let printed = error.print().is_ok();
+            return match error.exit_code() {
+                0 if printed => ExitCode::SUCCESS,
+                0 => ExitCode::from(cli::EXIT_FAILED),
+                _ => ExitCode::from(EXIT_USAGE),
+            };
+        }
+    };
+    if let Err(why) = args.check() {
+        say(&format!("pam-totp: {why}\n"));
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let json = args.json_errors();
+    match cli::run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            if json {
+                cli::json_error(&error);
+            }
+            say(&format!("pam-totp: {error}\n"));
+            ExitCode::from(cli::EXIT_FAILED)
+        }
+    }
+}
+
+/// Writes to standard error, ignoring a failure: when even the error cannot be shown,
+/// the exit status is all that is left to tell it.
+fn say(text: &str) {
+    let _ = io::stderr().lock().write_all(text.as_bytes());
 }

@@ -107,3 +107,19 @@ pub fn clock_synchronized() -> io::Result<bool> {
     }
     Ok(state != libc::TIME_ERROR && status & libc::STA_UNSYNC == 0)
 }
+
+/// The width in columns of the terminal on `fd` (TIOCGWINSZ); `None` when `fd` is not a
+/// terminal or its size is not set (0).
+pub fn terminal_columns(fd: std::os::fd::BorrowedFd<'_>) -> Option<u16> {
+    use std::os::fd::AsRawFd;
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `struct winsize` through the pointer, which points to a
+    // live, writable winsize of ours; the descriptor is borrowed, so open for the call.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut size) };
+    (rc == 0 && size.ws_col > 0).then_some(size.ws_col)
+}

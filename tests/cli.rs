@@ -161,6 +161,16 @@ impl Provisioned {
     }
 }
 
+/// With `--json`, a failure is exactly one object on standard output, `{"error": "..."}`,
+/// saying what standard error says.
+fn assert_json_error(run: &Run) {
+    let value: serde_json::Value = serde_json::from_str(&run.stdout).expect(&run.stdout);
+    let object = value.as_object().expect("a JSON object");
+    assert_eq!(object.keys().collect::<Vec<_>>(), ["error"], "{run}");
+    let error = object["error"].as_str().unwrap();
+    assert!(run.stderr.contains(&format!("pam-totp: {error}")), "{run}");
+}
+
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -277,6 +287,76 @@ fn decode_qr(screen: &str, inverted: bool) -> String {
     grids[0].decode().expect("the QR code decodes").1
 }
 
+/// Decodes the QR code in `screen` as a terminal shows it: ANSI colours (30/97 foreground,
+/// 40/107 background, 0/39/49 back to the defaults) applied to the half blocks, on a
+/// terminal with light text on a dark background (`dark`) or the other way round. Around
+/// the drawing is the terminal's own background, as a phone camera sees it. `None` when no
+/// code is found there.
+fn decode_on_terminal(screen: &str, dark: bool) -> Option<String> {
+    // Each character cell: (top light?, bottom light?), or None for text that is no QR code.
+    let cells = |line: &str| -> Option<Vec<(bool, bool)>> {
+        let (mut fg, mut bg): (Option<bool>, Option<bool>) = (None, None);
+        let mut row = Vec::new();
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                let sequence: String = chars.by_ref().take_while(|&c| c != 'm').collect();
+                for code in sequence.trim_start_matches('[').split(';') {
+                    match code {
+                        "0" | "" => (fg, bg) = (None, None),
+                        "30" => fg = Some(false),
+                        "97" | "37" => fg = Some(true),
+                        "39" => fg = None,
+                        "40" => bg = Some(false),
+                        "107" | "47" => bg = Some(true),
+                        "49" => bg = None,
+                        other => panic!("unexpected colour {other:?} in {line:?}"),
+                    }
+                }
+                continue;
+            }
+            // Light text on a dark background, or dark on light.
+            let fg = fg.unwrap_or(dark);
+            let bg = bg.unwrap_or(!dark);
+            row.push(match c {
+                '█' => (fg, fg),
+                '▀' => (fg, bg),
+                '▄' => (bg, fg),
+                ' ' => (bg, bg),
+                _ => return None,
+            });
+        }
+        (row.len() >= 21 && row.iter().any(|&(t, b)| t != b || t == dark)).then_some(row)
+    };
+    let rows: Vec<Vec<(bool, bool)>> = screen
+        .lines()
+        .skip_while(|l| cells(l).is_none())
+        .map_while(cells)
+        .collect();
+    if rows.is_empty() {
+        return None;
+    }
+    let width = rows.iter().map(Vec::len).max().unwrap();
+    let height = rows.len() * 2;
+    let (margin, scale) = (8, 4);
+    let light = |x: usize, y: usize| -> bool {
+        if x < margin || y < margin || x >= width + margin || y >= height + margin {
+            return !dark;
+        }
+        let (x, y) = (x - margin, y - margin);
+        rows[y / 2].get(x).map_or(
+            !dark,
+            |&(top, bottom)| if y % 2 == 0 { top } else { bottom },
+        )
+    };
+    let (w, h) = ((width + 2 * margin) * scale, (height + 2 * margin) * scale);
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| {
+        if light(x / scale, y / scale) { 255 } else { 0 }
+    });
+    let grids = image.detect_grids();
+    grids.first()?.decode().ok().map(|(_, text)| text)
+}
+
 // ---------------------------------------------------------------------------------------
 // A pseudo-terminal
 
@@ -293,9 +373,21 @@ struct Terminal {
 
 impl Terminal {
     fn start(env: &Env, args: &[&str]) -> Terminal {
-        let pty = openpty(None, None).unwrap();
+        Terminal::start_sized(env, args, None)
+    }
+
+    /// On a terminal `columns` wide (`None`: size not set), with no `$COLUMNS`.
+    fn start_sized(env: &Env, args: &[&str], columns: Option<u16>) -> Terminal {
+        let size = columns.map(|ws_col| nix::pty::Winsize {
+            ws_row: 50,
+            ws_col,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        });
+        let pty = openpty(size.as_ref(), None).unwrap();
         let slave = fs::File::from(pty.slave);
         let mut command = env.command(args);
+        command.env_remove("COLUMNS");
         // A person's terminal delivers Ctrl-C as SIGINT with its default action; a test run
         // started from a script in the background inherits SIGINT ignored, and exec keeps
         // that. Put the default back so the interrupt tests mean what they say.
@@ -424,11 +516,70 @@ fn enroll_in_a_terminal_with_a_code_from_oathtool() {
 #[test]
 fn qr_code_decodes_to_the_printed_uri() {
     let env = Env::new();
-    let mut terminal = Terminal::start(&env, &["enroll"]);
+    let mut terminal = Terminal::start_sized(&env, &["enroll"], Some(200));
     let screen = terminal.expect(CODE_PROMPT);
-    assert_eq!(decode_qr(&screen, false), printed_uri(&screen));
+    let uri = printed_uri(&screen);
+    // The default draws its own colours: it scans on a dark terminal and on a light one.
+    for dark in [true, false] {
+        assert_eq!(
+            decode_on_terminal(&screen, dark).as_deref(),
+            Some(uri.as_str()),
+            "dark {dark}"
+        );
+    }
+    assert!(!screen.contains("columns wide"), "{screen}");
     terminal.type_text("\x03");
     terminal.finish();
+}
+
+#[test]
+fn utf8_qr_codes_scan_only_on_the_background_they_are_drawn_for() {
+    let env = Env::new();
+    for (args, scans_on_dark) in [(&["--qr", "utf8"][..], true), (&["--invert"], false)] {
+        let mut all = vec!["enroll"];
+        all.extend(args);
+        let run = env.run(&all, "");
+        let uri = printed_uri(&run.stdout);
+        assert_eq!(
+            decode_on_terminal(&run.stdout, scans_on_dark).as_deref(),
+            Some(uri.as_str()),
+            "{args:?}"
+        );
+        assert_eq!(
+            decode_on_terminal(&run.stdout, !scans_on_dark),
+            None,
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn a_terminal_narrower_than_the_qr_code_gets_a_warning() {
+    let env = Env::new();
+    let mut terminal = Terminal::start_sized(&env, &["enroll"], Some(40));
+    let screen = terminal.expect(CODE_PROMPT);
+    assert!(
+        screen.contains("columns wide but the terminal has 40"),
+        "{screen}"
+    );
+    assert!(screen.contains("--qr none"), "{screen}");
+    terminal.type_text("\x03");
+    terminal.finish();
+    // Without a terminal, $COLUMNS says.
+    let run = {
+        let mut child = env
+            .command(&["enroll"])
+            .env("COLUMNS", "30")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take();
+        child.wait_with_output().unwrap()
+    };
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("the terminal has 30"), "{stderr}");
 }
 
 #[test]
@@ -606,11 +757,14 @@ fn the_code_confirmed_at_enroll_is_used_up() {
 fn malformed_or_short_secrets_are_refused() {
     let env = Env::new();
     for bad in ["not base32!", "JBSWY3DP"] {
-        let run = env.run(&["enroll", "--no-confirm", "--json", "--secret", bad], "");
+        let run = env.run(
+            &["enroll", "--no-confirm", "--json", "--secret", "-"],
+            &format!("{bad}\n"),
+        );
         assert_eq!(run.code, Some(1), "{run}");
-        assert!(run.stderr.starts_with("pam-totp: --secret: "), "{run}");
+        assert!(run.stderr.contains("\npam-totp: --secret: "), "{run}");
         assert!(!run.stderr.contains(bad), "the secret was echoed: {run}");
-        assert!(run.stdout.is_empty(), "{run}");
+        assert_json_error(&run);
     }
     assert!(env.state().is_none());
 }
@@ -664,7 +818,7 @@ fn codes_file_refuses_an_existing_file_and_saves_nothing() {
         );
         assert_eq!(run.code, Some(1), "{run}");
         assert!(run.stderr.contains("already exists"), "{run}");
-        assert!(run.stdout.is_empty(), "{run}");
+        assert_json_error(&run);
     }
     assert_eq!(fs::read_to_string(&existing).unwrap(), "precious\n");
     assert!(!env.path().join("nowhere").exists());
@@ -951,6 +1105,9 @@ fn root_provisions_a_user_with_json_and_an_imported_secret() {
     }
     let env = home_env();
     let user = TestUser::create(&env, "p");
+    let secret_file = env.path().join("secret");
+    fs::write(&secret_file, "gezd gnbv gy3t qojq gezd gnbv gy3t qojq\n").unwrap();
+    fs::set_permissions(&secret_file, fs::Permissions::from_mode(0o600)).unwrap();
     // Standard input is closed: the command must ask nothing.
     let output = env
         .command(&[
@@ -959,8 +1116,8 @@ fn root_provisions_a_user_with_json_and_an_imported_secret() {
             "enroll",
             "--no-confirm",
             "--json",
-            "--secret",
-            "gezd gnbv gy3t qojq gezd gnbv gy3t qojq",
+            "--secret-file",
+            secret_file.to_str().unwrap(),
         ])
         .stdin(Stdio::null())
         .output()
@@ -1100,7 +1257,7 @@ fn a_user_without_a_home_is_refused_and_nothing_is_written() {
     );
     assert_eq!(run.code, Some(1), "{run}");
     assert!(run.stderr.contains("does not exist"), "{run}");
-    assert!(run.stdout.is_empty(), "{run}");
+    assert_json_error(&run);
     assert!(!user.home.exists());
     assert!(!codes_file.exists());
 }
@@ -1133,4 +1290,427 @@ fn ansi_qr_code_decodes_to_the_printed_uri() {
         plain.push('\n');
     }
     assert_eq!(decode_qr(&plain, false), printed_uri(&run.stdout));
+}
+
+// ---------------------------------------------------------------------------------------
+// issue 13: secrets off the command line, output before commit, no panics, unlock, --json
+
+fn dev_full() -> Stdio {
+    Stdio::from(
+        fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap(),
+    )
+}
+
+/// Runs with `input` on standard input and standard output (`stdout`) and/or standard
+/// error (`stderr`) sent to /dev/full; what is not full is captured.
+fn run_full(env: &Env, args: &[&str], input: &str, stdout: bool, stderr: bool) -> Run {
+    let mut command = env.command(args);
+    command
+        .stdin(Stdio::piped())
+        .stdout(if stdout { dev_full() } else { Stdio::piped() })
+        .stderr(if stderr { dev_full() } else { Stdio::piped() });
+    let mut child = command.spawn().unwrap();
+    let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
+    let output = child.wait_with_output().unwrap();
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn a_literal_secret_is_refused_and_the_safe_forms_are_shown() {
+    let env = Env::new();
+    let run = env.run(
+        &[
+            "enroll",
+            "--no-confirm",
+            "--json",
+            "--secret",
+            "JBSWY3DPEHPK3PXP",
+        ],
+        "",
+    );
+    assert_eq!(run.code, Some(2), "{run}");
+    assert!(
+        run.stderr
+            .contains("printf %s \"$SECRET\" | pam-totp enroll --secret -"),
+        "{run}"
+    );
+    assert!(run.stderr.contains("--secret-file PATH"), "{run}");
+    assert!(
+        !run.stderr.contains("JBSWY3DPEHPK3PXP"),
+        "the secret was echoed: {run}"
+    );
+    assert!(run.stdout.is_empty() && env.state().is_none(), "{run}");
+}
+
+#[test]
+fn a_secret_file_must_be_private_mine_and_not_a_link() {
+    let env = Env::new();
+    let file = env.path().join("secret");
+    fs::write(&file, "jbsw y3dp ehpk 3pxp\n").unwrap();
+    let args = |path: &Path| {
+        let mut args = vec!["enroll", "--no-confirm", "--json", "--secret-file"];
+        args.push(path.to_str().unwrap());
+        args.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let run_with = |path: &Path| {
+        let owned = args(path);
+        let borrowed: Vec<&str> = owned.iter().map(String::as_str).collect();
+        env.run(&borrowed, "")
+    };
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o640)).unwrap();
+    let run = run_with(&file);
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stderr.contains("chmod 600"), "{run}");
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
+    let link = env.path().join("link");
+    symlink(&file, &link).unwrap();
+    let run = run_with(&link);
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stderr.contains("symbolic link"), "{run}");
+    assert!(env.state().is_none());
+    let run = run_with(&file);
+    assert_eq!(run.code, Some(0), "{run}");
+    assert_eq!(Provisioned::parse(&run.stdout).secret, "JBSWY3DPEHPK3PXP");
+}
+
+#[test]
+fn enroll_json_to_a_full_output_enrolls_nothing() {
+    let env = Env::new();
+    let run = run_full(&env, &["enroll", "--no-confirm", "--json"], "", true, false);
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stderr.contains("nothing was changed"), "{run}");
+    assert!(env.state().is_none(), "a secret nobody saw was enrolled");
+    // The same for a replacement: the old enrollment stays.
+    let old = env.provision(&[]);
+    let before = env.state().unwrap();
+    let code = oathtool(&old.secret, 0, &[]);
+    let run = run_full(
+        &env,
+        &["enroll", "--no-confirm", "--json"],
+        &format!("{code}\n"),
+        true,
+        false,
+    );
+    assert_eq!(run.code, Some(1), "{run}");
+    let after = env.state().unwrap();
+    assert_eq!(after.recovery_codes, before.recovery_codes);
+    assert_eq!(after.secret.expose(), old.secret);
+}
+
+#[test]
+fn enroll_in_text_whose_codes_cannot_be_shown_saves_nothing() {
+    let env = Env::new();
+    let mut child = env
+        .command(&["enroll", "--qr", "none"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read what is shown before the confirmation, then close the reading end: the
+    // recovery codes shown after it cannot be written (EPIPE).
+    let mut stdout = child.stdout.take().unwrap();
+    let mut shown = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !String::from_utf8_lossy(&shown).contains("otpauth URI: ") {
+        let n = stdout.read(&mut buffer).unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&shown));
+        shown.extend_from_slice(&buffer[..n]);
+    }
+    drop(stdout);
+    let screen = String::from_utf8_lossy(&shown).into_owned();
+    let secret = printed_secret(&screen);
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(format!("{}\n", oathtool(&secret, 0, &[])).as_bytes())
+        .unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("nothing was changed"), "{stderr}");
+    assert!(env.state().is_none(), "codes nobody saw were saved");
+}
+
+#[test]
+fn recovery_codes_to_a_full_output_keep_the_old_ones() {
+    let env = Env::new();
+    let old = env.provision(&["--recovery-codes", "3"]);
+    for (json, offset) in [(false, 0), (true, 30)] {
+        let mut args = vec!["recovery-codes"];
+        if json {
+            args.push("--json");
+        }
+        // A new code each time (the accepted one is used up even when nothing else changes),
+        // each still inside the window if a time step begins meanwhile.
+        let code = oathtool(&old.secret, offset, &[]);
+        let run = run_full(&env, &args, &format!("{code}\n"), true, false);
+        assert_eq!(run.code, Some(1), "{run}");
+        assert!(run.stderr.contains("nothing was changed"), "{run}");
+    }
+    let run = env.run(&["verify"], &format!("{}\n", old.codes[0]));
+    assert_eq!(run.code, Some(0), "the old codes were replaced: {run}");
+}
+
+#[test]
+fn root_for_a_user_with_a_full_output_leaves_the_state_byte_for_byte() {
+    if !needs_root("root_for_a_user_with_a_full_output_leaves_the_state_byte_for_byte") {
+        return;
+    }
+    let env = home_env();
+    let user = TestUser::create(&env, "f");
+    let run = env.run(
+        &["--user", &user.name, "enroll", "--no-confirm", "--json"],
+        "",
+    );
+    assert_eq!(run.code, Some(0), "{run}");
+    let state = user.home.join(".config/pam-totp/state.toml");
+    let before = fs::read(&state).unwrap();
+    for args in [
+        &["enroll", "--no-confirm", "--json"][..],
+        &["enroll", "--no-confirm", "--qr", "none"],
+        &["recovery-codes"],
+        &["recovery-codes", "--json"],
+    ] {
+        let mut full = vec!["--user", &user.name];
+        full.extend(args);
+        let run = run_full(&env, &full, "", true, false);
+        assert_eq!(run.code, Some(1), "{args:?}: {run}");
+        // Not assert_eq!: the bytes hold the secret.
+        assert!(
+            fs::read(&state).unwrap() == before,
+            "{args:?} changed the state"
+        );
+    }
+}
+
+#[test]
+fn a_full_stderr_or_stdout_never_panics() {
+    let broken = Env::new();
+    fs::remove_file(&broken.config).unwrap();
+    let run = run_full(&broken, &["status"], "", false, true);
+    assert_eq!(run.code, Some(1), "a missing config: {run}");
+    let env = Env::new();
+    for (args, stdout, stderr, code) in [
+        (vec!["status"], true, true, 1),
+        (vec!["status", "--json"], true, false, 1),
+        (vec!["--help"], true, false, 1),
+        (vec!["--help"], true, true, 1),
+        (vec!["--version"], true, true, 1),
+        (vec!["frobnicate"], false, true, 2),
+        (vec!["status", "--bogus"], true, true, 2),
+        (vec!["enroll", "--no-confirm", "--json"], true, true, 1),
+        (vec!["verify"], false, true, 1),
+    ] {
+        let run = run_full(&env, &args, "", stdout, stderr);
+        assert_eq!(run.code, Some(code), "{args:?}: {run}");
+        assert!(!run.stderr.contains("panicked"), "{args:?}: {run}");
+    }
+    assert!(env.state().is_none());
+}
+
+#[test]
+fn root_unlocks_a_throttled_user_without_a_code() {
+    let env = Env::new();
+    let provisioned = env.provision(&[]);
+    let wrong = wrong_code(&provisioned.secret);
+    for _ in 0..5 {
+        env.run(&["verify"], &format!("{wrong}\n"));
+    }
+    let status = env.status();
+    assert!(
+        status["throttle"]["failures"].as_u64().unwrap() >= 3,
+        "{status}"
+    );
+    if !Uid::effective().is_root() {
+        let run = env.run(&["unlock"], "");
+        assert_eq!(run.code, Some(1), "{run}");
+        assert!(run.stderr.contains("only root"), "{run}");
+        return;
+    }
+    let me = me();
+    let run = env.run(&["--user", &me, "unlock", "--json"], "");
+    assert_eq!(run.code, Some(0), "{run}");
+    let object: serde_json::Value = serde_json::from_str(&run.stdout).expect(&run.stdout);
+    assert_eq!(object["unlocked"], true, "{run}");
+    assert!(object["failures_cleared"].as_u64().unwrap() >= 3, "{run}");
+    let status = env.status();
+    assert_eq!(status["throttle"]["failures"], 0, "{status}");
+    assert_eq!(status["throttle"]["locked_until"], 0, "{status}");
+    let code = oathtool(&provisioned.secret, 0, &[]);
+    let run = env.run(&["verify"], &format!("{code}\n"));
+    assert_eq!(run.code, Some(0), "{run}");
+}
+
+#[test]
+fn a_user_cannot_unlock_themselves() {
+    if !needs_root("a_user_cannot_unlock_themselves") {
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let env = Env::new();
+    let user = TestUser::create(&env, "u");
+    fs::set_permissions(&env.config, fs::Permissions::from_mode(0o644)).unwrap();
+    let output = env
+        .command(&["unlock"])
+        .uid(user.uid)
+        .gid(user.uid)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("only root can clear throttling"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("pam-totp --user {} unlock", user.name)),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn every_command_prints_one_json_object() {
+    let env = Env::new();
+    let provisioned = env.provision(&["--recovery-codes", "4"]);
+    let json = |args: &[&str], input: String, code: i32| -> serde_json::Value {
+        let run = env.run(args, &input);
+        assert_eq!(run.code, Some(code), "{args:?}: {run}");
+        serde_json::from_str(&run.stdout).expect(&run.stdout)
+    };
+    let object = json(
+        &["verify", "--json"],
+        format!("{}\n", provisioned.codes[0]),
+        0,
+    );
+    assert_eq!(
+        (object["accepted"].clone(), object["method"].clone()),
+        (true.into(), "recovery".into())
+    );
+    let object = json(&["verify", "--json"], "000000x\n".into(), 1);
+    assert!(
+        object["error"].as_str().unwrap().contains("not accepted"),
+        "{object}"
+    );
+    let code = oathtool(&provisioned.secret, 0, &[]);
+    let object = json(
+        &["recovery-codes", "--json", "--count", "2"],
+        format!("{code}\n"),
+        0,
+    );
+    assert_eq!(
+        object["recovery_codes"].as_array().unwrap().len(),
+        2,
+        "{object}"
+    );
+    let new_code = object["recovery_codes"][0].as_str().unwrap().to_owned();
+    let object = json(&["disable", "--json"], format!("{new_code}\n"), 0);
+    assert_eq!(object["enrolled"], false, "{object}");
+    let object = json(&["disable", "--json"], String::new(), 1);
+    assert!(
+        object["error"].as_str().unwrap().contains("not enrolled"),
+        "{object}"
+    );
+}
+
+#[test]
+fn a_damaged_state_file_stays_refused_for_its_user() {
+    let env = Env::new();
+    let provisioned = env.provision(&[]);
+    fs::write(env.state_file(), "this is not toml [[[\n").unwrap();
+    let code = oathtool(&provisioned.secret, 0, &[]);
+    for args in [
+        &["disable"][..],
+        &["enroll", "--no-confirm", "--json"],
+        &["status"],
+    ] {
+        let run = env.run(args, &format!("{code}\n"));
+        assert_eq!(run.code, Some(1), "{args:?}: {run}");
+        assert!(run.stderr.contains("is invalid"), "{args:?}: {run}");
+    }
+    assert_eq!(
+        fs::read_to_string(env.state_file()).unwrap(),
+        "this is not toml [[[\n"
+    );
+    let kept = fs::read_dir(env.path().join("state"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains("damaged")
+        })
+        .count();
+    assert_eq!(kept, 0);
+}
+
+#[test]
+fn root_replaces_a_damaged_state_file_and_keeps_it_aside() {
+    if !needs_root("root_replaces_a_damaged_state_file_and_keeps_it_aside") {
+        return;
+    }
+    let env = home_env();
+    let user = TestUser::create(&env, "d");
+    let state = user.home.join(".config/pam-totp/state.toml");
+    let damage = || {
+        fs::write(&state, "version = [ damaged\n").unwrap();
+        let run = env.run(&["--user", &user.name, "status"], "");
+        assert_eq!(run.code, Some(1), "{run}");
+        assert!(run.stderr.contains("is invalid"), "{run}");
+    };
+    let kept_files = || -> Vec<PathBuf> {
+        let mut kept: Vec<PathBuf> = fs::read_dir(state.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains("state.toml.damaged-"))
+            .collect();
+        kept.sort();
+        kept
+    };
+    for command in ["disable", "enroll"] {
+        let run = env.run(
+            &["--user", &user.name, "enroll", "--no-confirm", "--json"],
+            "",
+        );
+        assert_eq!(run.code, Some(0), "{run}");
+        damage();
+        let before = kept_files();
+        let args: &[&str] = if command == "disable" {
+            &["disable"]
+        } else {
+            &["enroll", "--no-confirm", "--json"]
+        };
+        let mut full = vec!["--user", &user.name];
+        full.extend(args);
+        let run = env.run(&full, "");
+        assert_eq!(run.code, Some(0), "{command}: {run}");
+        assert!(run.stderr.contains("was kept as"), "{command}: {run}");
+        let after = kept_files();
+        let new: Vec<&PathBuf> = after.iter().filter(|p| !before.contains(p)).collect();
+        assert_eq!(new.len(), 1, "{command}: {after:?}");
+        assert!(run.stderr.contains(&new[0].display().to_string()), "{run}");
+        assert_eq!(fs::read_to_string(new[0]).unwrap(), "version = [ damaged\n");
+        let meta = fs::symlink_metadata(new[0]).unwrap();
+        assert_eq!((meta.uid(), meta.mode() & 0o777), (user.uid, 0o600));
+        let status = env.run(&["--user", &user.name, "status", "--json"], "");
+        assert_eq!(status.code, Some(0), "{status}");
+        let enrolled =
+            serde_json::from_str::<serde_json::Value>(&status.stdout).unwrap()["enrolled"]
+                .as_bool()
+                .unwrap();
+        assert_eq!(enrolled, command == "enroll", "{command}: {status}");
+        // Keeping aside is a second name for the file; the state itself has one again.
+        if command == "enroll" {
+            assert_eq!(fs::symlink_metadata(&state).unwrap().nlink(), 1);
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! The recovery codes file (`--codes-file`): a new file, never an existing one, never
 //! through a symlink, mode 0600, owned by whoever the codes are for. Written inside the
-//! store's change, just before the commit, and removed again if the commit fails.
+//! store's change, just before the commit, and removed again if the commit fails. Showing
+//! the codes is the last step before the commit, so codes nobody saw are never saved.
 
 use super::{Actor, Failure, Result};
 use crate::safe_fs;
@@ -107,9 +108,21 @@ impl CodesFile {
     }
 }
 
-/// Writing the codes file as the step before a store's commit; nothing without a file.
-pub(super) struct WriteCodes<'a> {
-    file: Option<&'a CodesFile>,
+/// Shows what the person must see before the change is committed (the new recovery
+/// codes, a provisioned secret), written and flushed; an error stops the commit.
+pub type Show<'a> = &'a mut dyn FnMut() -> io::Result<()>;
+
+/// How new recovery codes reach the person, both before the commit: the codes file (if
+/// any), then `show`.
+pub struct Delivery<'a> {
+    pub codes_file: Option<&'a CodesFile>,
+    pub show: Show<'a>,
+}
+
+/// The steps before a store's commit: the codes file (if any), then showing the result.
+pub(super) struct WriteCodes<'a, 'd> {
+    file: Option<&'d CodesFile>,
+    show: Show<'d>,
     actor: &'a Actor,
     shown: &'a [SecretString],
     now: u64,
@@ -117,15 +130,16 @@ pub(super) struct WriteCodes<'a> {
     failure: Option<Failure>,
 }
 
-impl<'a> WriteCodes<'a> {
+impl<'a, 'd> WriteCodes<'a, 'd> {
     pub(super) fn new(
-        file: Option<&'a CodesFile>,
+        delivery: Delivery<'d>,
         actor: &'a Actor,
         shown: &'a [SecretString],
         now: u64,
     ) -> Self {
         WriteCodes {
-            file,
+            file: delivery.codes_file,
+            show: delivery.show,
             actor,
             shown,
             now,
@@ -140,21 +154,24 @@ impl<'a> WriteCodes<'a> {
     }
 }
 
-impl BeforeCommit for WriteCodes<'_> {
+impl BeforeCommit for WriteCodes<'_, '_> {
     fn run(&mut self) -> std::result::Result<(), Aborted> {
-        let Some(file) = self.file else {
-            return Ok(());
-        };
-        match file.create(self.actor, self.shown, self.now) {
-            Ok(written) => {
-                self.written = Some(written);
-                Ok(())
-            }
-            Err(failure) => {
-                self.failure = Some(failure);
-                Err(Aborted)
+        if let Some(file) = self.file {
+            match file.create(self.actor, self.shown, self.now) {
+                Ok(written) => self.written = Some(written),
+                Err(failure) => {
+                    self.failure = Some(failure);
+                    return Err(Aborted);
+                }
             }
         }
+        // Codes nobody saw must not replace the ones a person has.
+        if let Err(error) = (self.show)() {
+            self.undo();
+            self.failure = Some(Failure::Output(error));
+            return Err(Aborted);
+        }
+        Ok(())
     }
 
     fn undo(&mut self) {

@@ -1,7 +1,7 @@
 //! A new enrollment: the secret (made or imported), confirming a code from the app, and
 //! saving it with new recovery codes in one locked change.
 
-use super::codes_file::{CodesFile, WriteCodes};
+use super::codes_file::{Delivery, WriteCodes};
 use super::{Actor, Failure, Result, failure_of};
 use crate::config::Options;
 use crate::error::Error;
@@ -146,17 +146,18 @@ impl Enrollment {
     /// Saves the enrollment with `new_codes` as its recovery codes, replacing any existing
     /// state atomically. With `codes_file`, the codes are first written to that new file;
     /// if the state then cannot be written, the file is removed again and the old state
-    /// (if any) is left as it was.
+    /// (if any) is left as it was. `show` (the codes for the person) runs last before the
+    /// commit: if it fails, nothing is saved.
     pub fn save(
         mut self,
         actor: &Actor,
         store: &dyn Store,
         new_codes: &NewCodes,
-        codes_file: Option<&CodesFile>,
+        delivery: Delivery<'_>,
         now: u64,
     ) -> Result<()> {
         self.state.recovery_codes = new_codes.hashes.clone();
-        let mut write_codes = WriteCodes::new(codes_file, actor, &new_codes.shown, now);
+        let mut write_codes = WriteCodes::new(delivery, actor, &new_codes.shown, now);
         match store.enroll(&self.state, &mut write_codes) {
             Ok(()) => Ok(()),
             Err(ChangeError::Refused(Refusal::NotEnrolled)) => Err(Failure::NoHome {

@@ -14,17 +14,21 @@ pub mod enroll;
 pub mod otpauth;
 pub mod proof;
 pub mod recovery_codes;
+pub mod secret_file;
 pub mod status;
+pub mod unlock;
 pub mod verify;
 
 pub use actor::Actor;
-pub use codes_file::{CodesFile, CodesFileProblem};
-pub use disable::disable;
+pub use codes_file::{CodesFile, CodesFileProblem, Delivery, Show};
+pub use disable::{disable, is_damaged, set_aside_damaged};
 pub use enroll::{Enrollment, NewCodes, SecretProblem};
 pub use otpauth::{FALLBACK_ISSUER, NameProblem, check_name, default_issuer, default_label};
 pub use proof::{prove, ready_for_code};
 pub use recovery_codes::replace_recovery_codes;
+pub use secret_file::{SecretFileProblem, read_secret_file};
 pub use status::{Status, ThrottleStatus, status};
+pub use unlock::unlock;
 pub use verify::{Checked, verify};
 
 use crate::config::Options;
@@ -80,6 +84,19 @@ pub enum Failure {
     },
     /// `--codes-file` names something that already exists.
     CodesFileExists(PathBuf),
+    /// `--secret-file` is not a private regular file of the caller's.
+    SecretFile {
+        path: PathBuf,
+        problem: SecretFileProblem,
+    },
+    /// What had to be shown (the new recovery codes, the provisioned secret) could not be
+    /// written, so nothing was committed.
+    Output(std::io::Error),
+    /// `unlock` by someone who is not root.
+    UnlockNeedsRoot {
+        caller: String,
+        target: String,
+    },
     /// The recovery codes file could not be created or written.
     CodesFile {
         path: PathBuf,

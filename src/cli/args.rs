@@ -47,11 +47,28 @@ pub enum Command {
         /// Also write the new codes to this new file (mode 0600; must not exist)
         #[arg(long, value_name = "PATH")]
         codes_file: Option<PathBuf>,
+        /// Print one JSON object (user, recovery_codes) instead of text
+        #[arg(long)]
+        json: bool,
     },
     /// Turn TOTP off: remove the enrollment (asks for a current code or a recovery code)
-    Disable,
+    Disable {
+        /// Print one JSON object instead of text
+        #[arg(long)]
+        json: bool,
+    },
     /// Check a code without using it up: would a login accept it now?
-    Verify,
+    Verify {
+        /// Print one JSON object instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Clear throttling (wrong codes in a row, and the wait): root only, with --user NAME
+    Unlock {
+        /// Print one JSON object instead of text
+        #[arg(long)]
+        json: bool,
+    },
     /// Check the PAM stacks, sshd, config file, storage and clock for setup mistakes (read-only)
     Doctor(super::doctor::DoctorArgs),
 }
@@ -86,18 +103,22 @@ pub struct EnrollArgs {
     #[arg(long, value_name = "PATH")]
     pub codes_file: Option<PathBuf>,
 
-    /// How to draw the QR code
-    #[arg(long, value_enum, default_value_t = QrStyle::Utf8)]
-    pub qr: QrStyle,
+    /// How to draw the QR code [default: ansi, or utf8 with --invert]
+    #[arg(long, value_enum)]
+    pub qr: Option<QrStyle>,
 
-    /// Draw the QR code for a terminal with a light background (utf8 style)
+    /// Draw the utf8 QR code for a terminal with a light background (implies --qr utf8)
     #[arg(long)]
     pub invert: bool,
 
-    /// Import this base32 secret instead of making one ("-" reads it from standard input,
-    /// which keeps it out of the process list)
-    #[arg(long, value_name = "BASE32")]
+    /// Import a base32 secret from standard input instead of making one: only "-" is
+    /// accepted, since a secret on the command line is visible to every local user
+    #[arg(long, value_name = "-", conflicts_with = "secret_file")]
     pub secret: Option<String>,
+
+    /// Import a base32 secret from this file (yours, mode 0600, not a symlink)
+    #[arg(long, value_name = "PATH")]
+    pub secret_file: Option<PathBuf>,
 
     /// Do not ask for a code from the app before saving (provisioning)
     #[arg(long)]
@@ -128,14 +149,58 @@ impl From<Algorithm> for HashAlgorithm {
     }
 }
 
+impl EnrollArgs {
+    /// The QR style asked for: explicit colours by default, so the code scans whatever the
+    /// terminal's background; `--invert` alone keeps its meaning (utf8, dark-on-light).
+    pub fn qr_style(&self) -> QrStyle {
+        match self.qr {
+            Some(style) => style,
+            None if self.invert => QrStyle::Utf8,
+            None => QrStyle::Ansi,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum QrStyle {
-    /// Unicode half blocks in the terminal's own colours
+    /// Unicode half blocks in the terminal's own colours (light-on-dark; --invert for dark-on-light)
     Utf8,
-    /// Unicode half blocks with explicit black and white (ANSI colours)
+    /// Unicode half blocks with explicit black and white (ANSI colours): scans on any background
     Ansi,
     /// No QR code: type the secret by hand
     None,
+}
+
+impl Args {
+    /// Whether a failure is one JSON object on standard output too (`--json`; doctor's
+    /// report is its JSON object, failure or not).
+    pub fn json_errors(&self) -> bool {
+        match &self.command {
+            Command::Enroll(enroll) => enroll.json,
+            Command::Status { json }
+            | Command::RecoveryCodes { json, .. }
+            | Command::Disable { json }
+            | Command::Verify { json }
+            | Command::Unlock { json } => *json,
+            Command::Doctor(_) => false,
+        }
+    }
+}
+
+impl Args {
+    /// What clap cannot check without echoing the value: `--secret` takes no literal, since
+    /// `/proc/PID/cmdline` is readable by every local user (and clap's own error would
+    /// repeat the secret). A usage error (exit 2).
+    pub fn check(&self) -> Result<(), String> {
+        if let Command::Enroll(enroll) = &self.command
+            && enroll.secret.as_deref().is_some_and(|secret| secret != "-")
+        {
+            return Err(
+                "--secret takes only \"-\" (standard input): a secret on the command line is visible to every local user (ps, /proc/PID/cmdline); nothing was changed. Use `printf %s \"$SECRET\" | pam-totp enroll --secret -`, or `pam-totp enroll --secret-file PATH` with a file of yours, mode 0600".into(),
+            );
+        }
+        Ok(())
+    }
 }
 
 fn recovery_count() -> RangedU64ValueParser<usize> {

@@ -2,7 +2,9 @@
 //! the audit lines, and what enrolling did.
 
 use pam_totp::Error;
-use pam_totp::admin::{Actor, CodesFileProblem, Enrollment, Failure, NameProblem, SecretProblem};
+use pam_totp::admin::{
+    Actor, CodesFileProblem, Enrollment, Failure, NameProblem, SecretFileProblem, SecretProblem,
+};
 use pam_totp::log::{self, Priority};
 use pam_totp::policy::{Verdict, WrongReason};
 use std::fmt;
@@ -82,6 +84,38 @@ impl fmt::Display for Says<'_> {
                 f,
                 "the state of {user} is kept in storage managed by root (secret= in {}), which {user} cannot use ({problem}); ask an administrator to run `pam-totp --user {user} {command}`",
                 config.display()
+            ),
+            Failure::SecretFile { path, problem } => {
+                write!(f, "--secret-file {}: ", path.display())?;
+                match problem {
+                    SecretFileProblem::Link => f.write_str("is a symbolic link; name the file itself")?,
+                    SecretFileProblem::NotRegular => f.write_str("not a regular file")?,
+                    SecretFileProblem::HardLinks(links) => write!(
+                        f,
+                        "has {links} names (hard links); copy the secret into a new file of your own"
+                    )?,
+                    SecretFileProblem::Owner(uid) => write!(
+                        f,
+                        "owned by uid {uid}, not by you; only a file of your own is read"
+                    )?,
+                    SecretFileProblem::Mode(mode) => write!(
+                        f,
+                        "readable or writable by group or others (mode {mode:o}); fix: chmod 600 {}",
+                        path.display()
+                    )?,
+                    SecretFileProblem::TooLarge => f.write_str("too large for a secret")?,
+                    SecretFileProblem::NotText => f.write_str("not text")?,
+                    SecretFileProblem::Os(why) => f.write_str(why)?,
+                }
+                f.write_str("; nothing was changed")
+            }
+            Failure::Output(error) => write!(
+                f,
+                "cannot write to standard output ({error}), so what it would show was not saved; nothing was changed"
+            ),
+            Failure::UnlockNeedsRoot { caller, target } => write!(
+                f,
+                "{caller} may not unlock {target}: only root can clear throttling (`pam-totp --user {target} unlock`, run by an administrator); otherwise wait until codes are checked again"
             ),
             Failure::CodesFileExists(path) => write!(
                 f,

@@ -83,18 +83,22 @@ pub fn run(args: Args) -> Result<(), CliError> {
         Command::Enroll(_) => ("enroll", true),
         Command::Status { .. } => ("status", false),
         Command::RecoveryCodes { .. } => ("recovery-codes", true),
-        Command::Disable => ("disable", true),
-        Command::Verify => ("verify", false),
+        Command::Disable { .. } => ("disable", true),
+        Command::Verify { .. } => ("verify", false),
+        Command::Unlock { .. } => ("unlock", true),
         Command::Doctor(_) => ("doctor", false),
     };
     let result = match args.command {
         Command::Enroll(enroll) => commands::enroll(&context, enroll),
         Command::Status { json } => commands::status(&context, json),
-        Command::RecoveryCodes { count, codes_file } => {
-            commands::recovery_codes(&context, count, codes_file.as_deref())
-        }
-        Command::Disable => commands::disable(&context),
-        Command::Verify => commands::verify(&context),
+        Command::RecoveryCodes {
+            count,
+            codes_file,
+            json,
+        } => commands::recovery_codes(&context, count, codes_file.as_deref(), json),
+        Command::Disable { json } => commands::disable(&context, json),
+        Command::Verify { json } => commands::verify(&context, json),
+        Command::Unlock { json } => commands::unlock(&context, json),
         // Returned above, before the actor and the options.
         Command::Doctor(_) => Ok(String::new()),
     }
@@ -116,6 +120,14 @@ pub fn run(args: Args) -> Result<(), CliError> {
         }
     }
     result.map(|_| ())
+}
+
+/// With `--json`, a failure as one JSON object on standard output (`{"error": "..."}`),
+/// besides the usual line on standard error. Nothing more can be done if it cannot be
+/// written.
+pub fn json_error(error: &CliError) {
+    let object = serde_json::json!({ "error": error.to_string() });
+    let _ = commands::out(&format!("{object}\n"));
 }
 
 /// The store of the context's target (the same file and keys the module reads).

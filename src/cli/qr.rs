@@ -17,8 +17,9 @@ const RESET: &str = "\x1b[0m";
 /// The QR code of `data` as lines of text; `None` for [`QrStyle::None`].
 ///
 /// `utf8`: a block is drawn where a module is light, for the usual light-on-dark terminal
-/// (`invert`: where it is dark, for dark-on-light terminals). `ansi`: every cell sets its
-/// own colours, so the code is right whatever the terminal's theme.
+/// (`invert`: where it is dark, for dark-on-light terminals). `ansi` (the default): every
+/// cell sets its own colours, black modules on a white quiet zone as Google
+/// Authenticator's tool draws them, so the code scans whatever the terminal's theme.
 pub fn render(data: &str, style: QrStyle, invert: bool) -> Result<Option<String>, String> {
     if style == QrStyle::None {
         return Ok(None);
@@ -62,9 +63,48 @@ pub fn render(data: &str, style: QrStyle, invert: bool) -> Result<Option<String>
     Ok(Some(out))
 }
 
+/// The width of the terminal the QR code goes to: standard output's (TIOCGWINSZ), else
+/// `$COLUMNS`; `None` when neither says.
+pub fn terminal_columns() -> Option<usize> {
+    use std::os::fd::AsFd;
+    pam_totp::terminal_columns(std::io::stdout().as_fd())
+        .map(usize::from)
+        .or_else(|| std::env::var("COLUMNS").ok()?.trim().parse().ok())
+        .filter(|&columns| columns > 0)
+}
+
+/// A warning when `drawing` is wider than a terminal of `columns`: the lines would wrap and
+/// the code would not scan.
+pub fn too_wide(drawing: &str, columns: Option<usize>) -> Option<String> {
+    let columns = columns?;
+    let width = drawing
+        .lines()
+        .map(|line| line.chars().filter(|c| QR_CHARS.contains(c)).count())
+        .max()?;
+    (width > columns).then(|| {
+        format!(
+            "Note: the QR code is {width} columns wide but the terminal has {columns}: it will not scan. Widen the window (or make the font smaller) and run this again, or use --qr none and type the key.\n"
+        )
+    })
+}
+
+/// The characters a drawing is made of (everything else is a colour escape).
+const QR_CHARS: [char; 4] = [UPPER, LOWER, FULL, ' '];
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_code_wider_than_the_terminal_is_warned_about() {
+        let drawing = render("otpauth://totp/x", QrStyle::Ansi, false)
+            .unwrap()
+            .unwrap();
+        let width = drawing.lines().next().unwrap().matches(UPPER).count();
+        assert!(too_wide(&drawing, Some(width - 1)).is_some());
+        assert_eq!(too_wide(&drawing, Some(width)), None);
+        assert_eq!(too_wide(&drawing, None), None);
+    }
 
     #[test]
     fn none_draws_nothing() {

@@ -72,9 +72,16 @@ impl Decision {
     }
 
     fn unavailable(user: &str, error: &Error) -> Decision {
+        // A damaged state file is no dead end: say what root runs to replace it.
+        let fix = match error {
+            Error::Corrupt { .. } => format!(
+                "; fix: as root, `pam-totp --user {user} disable` (TOTP off) or `pam-totp --user {user} enroll` (a new secret); either keeps the damaged file aside"
+            ),
+            _ => String::new(),
+        };
         Decision::new(
             Outcome::Unavailable,
-            format!("cannot check {user}: {error}"),
+            format!("cannot check {user}: {error}{fix}"),
         )
     }
 

@@ -476,3 +476,15 @@ fn a_bad_template_is_a_configuration_error() {
         decision.message
     );
 }
+
+#[test]
+fn a_damaged_state_file_is_logged_with_what_root_runs() {
+    let decision = Decision::unavailable("bob", &Error::corrupt("/s/bob.toml", "bad TOML"));
+    assert_eq!(decision.outcome, Outcome::Unavailable);
+    assert!(
+        decision.message.contains("`pam-totp --user bob disable`")
+            && decision.message.contains("`pam-totp --user bob enroll`"),
+        "{}",
+        decision.message
+    );
+}

@@ -27,7 +27,7 @@ use crate::state::counters_v2::{Counters, EnrollmentId, Picked, RECORD_SIZE, Rec
 use crate::state::enrollment_v2::{self, Enrollment};
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, fcntl};
-use nix::unistd::{Uid, UnlinkatFlags, fsync, unlinkat};
+use nix::unistd::{Uid, UnlinkatFlags, fsync, linkat, unlinkat};
 use std::cell::RefCell;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -40,8 +40,9 @@ use zeroize::Zeroizing;
 pub(crate) const MAX_STATE_SIZE: u64 = 64 * 1024;
 const LOCK_SUFFIX: &str = ".lock";
 /// How long a change waits for another holder of the lock (a login takes milliseconds; a
-/// stopped or hung holder must not block every later login of the user).
-pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(5);
+/// stopped or hung holder must not block every later login of the user; 16 recovery-code
+/// logins of one user at once, one argon2 check each under the lock, fit on a loaded machine).
+pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// A user's state file and the rules for touching it.
 #[derive(Debug, Clone)]
@@ -630,7 +631,7 @@ fn take_lock(lock: &OwnedFd, path: &Path, wait: Duration) -> Result<()> {
         if now >= deadline {
             return Err(Error::io(
                 path,
-                "lock (another process has held it for 5 s; a stopped login?)",
+                "lock (another process has held it for 10 s; a stopped login?)",
                 Errno::ETIMEDOUT,
             ));
         }
@@ -699,6 +700,35 @@ impl Locked for FsLocked<'_> {
         // Whatever happened, the next write reads again.
         *read = None;
         written
+    }
+
+    /// A second hard link to the state file (the same file: owner and mode kept), made new;
+    /// the state itself is then replaced or removed as usual.
+    fn keep_aside(&self, suffix: &str) -> Result<PathBuf> {
+        // Never over an earlier copy (two in the same second): `-1`, `-2`, ... after it.
+        for attempt in 0..100 {
+            let suffix = match attempt {
+                0 => suffix.to_owned(),
+                n => format!("{suffix}-{n}"),
+            };
+            let name = self.store.sibling(&suffix);
+            let path = self.store.path_of(&name);
+            match linkat(
+                &self.dir,
+                self.store.file.as_os_str(),
+                &self.dir,
+                name.as_os_str(),
+                nix::fcntl::AtFlags::empty(),
+            ) {
+                Ok(()) => {
+                    fsync(&self.dir).map_err(|e| Error::io(&path, "sync directory of", e))?;
+                    return Ok(path);
+                }
+                Err(Errno::EEXIST) => continue,
+                Err(e) => return Err(Error::io(&path, "create", e)),
+            }
+        }
+        Err(Error::Internal("too many damaged copies kept aside".into()))
     }
 
     /// Removes the state: the enrollment file (the commit point), then its counters (the

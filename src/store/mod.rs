@@ -20,8 +20,8 @@ use crate::error::{Error, Result};
 use crate::policy::{CountFailure, Policy, Verdict};
 use crate::recovery::RecoveryCodeHash;
 use crate::secret::SecretString;
-use crate::state::{Enrolled, State};
-use std::path::Path;
+use crate::state::{Enrolled, State, Throttle};
+use std::path::{Path, PathBuf};
 
 /// What to ask before prompting, read without the lock (a person may take a while).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,4 +151,12 @@ pub trait Store {
 
     /// Removes the enrollment, after `proof`.
     fn remove(&self, proof: Proof<'_>, now: u64, policy: Policy) -> Change<()>;
+
+    /// When the state cannot be parsed (`Error::Corrupt`), keeps it aside under
+    /// `<name>.damaged-<now>` (same owner and mode), and with `remove` removes the state,
+    /// so that root can replace it; the path kept, or `None` if the state is not damaged.
+    fn set_aside_damaged(&self, now: u64, remove: bool) -> Change<Option<PathBuf>>;
+
+    /// Clears the throttling (root's `unlock`: no proof); returns it as it was.
+    fn clear_throttle(&self) -> Change<Throttle>;
 }

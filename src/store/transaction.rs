@@ -11,8 +11,8 @@ use crate::input::{self, Entered};
 use crate::policy::{self, CountFailure, Policy, Verdict};
 use crate::recovery::RecoveryCodeHash;
 use crate::secret::SecretString;
-use crate::state::{Enrolled, State};
-use std::path::Path;
+use crate::state::{Enrolled, State, Throttle};
+use std::path::{Path, PathBuf};
 
 /// Whether taking the lock may create what is missing (enrollment) or finds it absent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +38,13 @@ pub trait Locked {
     fn write(&self, state: &State) -> Result<()>;
     /// Removes the state; `false` if there was none.
     fn remove(&self) -> Result<bool>;
+    /// Keeps the state file as it is under a second name (its name plus `suffix`), to
+    /// look at later; the path of the copy. Backends without files keep nothing aside.
+    fn keep_aside(&self, _suffix: &str) -> Result<PathBuf> {
+        Err(Error::Internal(
+            "this store keeps no damaged state aside".into(),
+        ))
+    }
 }
 
 /// A borrowed backend is one too (a test keeps its store and lends it to the login).
@@ -161,27 +168,40 @@ impl<B: Backend> Store for B {
     }
 
     fn remove(&self, proof: Proof<'_>, now: u64, policy: Policy) -> Change<()> {
-        if let Proof::NotNeeded = proof {
-            // Root disabling for a user reads nothing first: this is the way out of a
-            // state that cannot be read (both counters records damaged).
-            let locked = match self.lock(Create::No) {
-                Ok(locked) => locked,
-                Err(Error::NotEnrolled(_)) => {
-                    return Err(ChangeError::Refused(Refusal::NotEnrolled));
-                }
-                Err(e) => return Err(e.into()),
-            };
-            return match locked.remove()? {
-                true => Ok(()),
-                false => Err(ChangeError::Refused(Refusal::NotEnrolled)),
-            };
-        }
         let (locked, mut state) = lock_existing(self)?;
         check_proof(&*locked, &mut state, proof, now, policy)?;
         if !locked.remove()? {
             return Err(ChangeError::Refused(Refusal::NotEnrolled));
         }
         Ok(())
+    }
+
+    fn set_aside_damaged(&self, now: u64, remove: bool) -> Change<Option<PathBuf>> {
+        let locked = match self.lock(Create::No) {
+            Ok(locked) => locked,
+            Err(Error::NotEnrolled(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        match locked.read() {
+            Err(Error::Corrupt { .. }) => {
+                let kept = locked.keep_aside(&format!(".damaged-{now}"))?;
+                if remove {
+                    locked.remove()?;
+                }
+                Ok(Some(kept))
+            }
+            Ok(_) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn clear_throttle(&self) -> Change<Throttle> {
+        let (locked, mut state) = lock_existing(self)?;
+        let was = std::mem::take(&mut state.throttle);
+        if was != Throttle::default() {
+            locked.write(&state)?;
+        }
+        Ok(was)
     }
 }
 

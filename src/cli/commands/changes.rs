@@ -1,17 +1,24 @@
 //! `pam-totp recovery-codes`, `disable` and `verify`.
 
-use super::{Done, ask_code, for_whom, out, show_codes};
+use super::{Done, ask_code, damaged_kept, for_whom, note, out, show_codes};
 use crate::cli::messages::reason_words;
 use crate::cli::prompt::{self, Input};
 use crate::cli::{CliError, Context, now, store};
-use pam_totp::admin::{self, CodesFile, Failure, NewCodes};
+use pam_totp::admin::{self, CodesFile, Delivery, Failure, NewCodes};
 use pam_totp::clock;
 use pam_totp::policy::{Verdict, WrongReason};
+use pam_totp::secret::SecretString;
+use pam_totp::state::Method;
 use std::fmt::Write as _;
 use std::path::Path;
 use zeroize::Zeroizing;
 
-pub fn recovery_codes(context: &Context, count: usize, codes_file: Option<&Path>) -> Done {
+pub fn recovery_codes(
+    context: &Context,
+    count: usize,
+    codes_file: Option<&Path>,
+    json: bool,
+) -> Done {
     let actor = &context.actor;
     let codes_file = codes_file.map(CodesFile::new).transpose()?;
     let store = store(context)?;
@@ -19,6 +26,25 @@ pub fn recovery_codes(context: &Context, count: usize, codes_file: Option<&Path>
         admin::ready_for_code(actor, &store, now()?)?;
     }
     let new_codes = NewCodes::make(count)?;
+    // Shown (written and flushed) after the proof and before the commit: if it cannot be
+    // written, the old codes stay.
+    let text = if json {
+        let codes: Vec<&str> = new_codes.shown().iter().map(SecretString::expose).collect();
+        let object = serde_json::json!({
+            "user": actor.target.name,
+            "recovery_codes": codes,
+            "codes_file": codes_file.as_ref().map(|f| f.path().display().to_string()),
+        });
+        Zeroizing::new(format!("{object}\n"))
+    } else {
+        let mut text = Zeroizing::new(format!(
+            "New recovery codes for {}; the old ones no longer work.\n",
+            actor.target.name
+        ));
+        show_codes(&mut text, &new_codes, codes_file.as_ref(), context);
+        text
+    };
+    let mut show = || out(&text);
     if actor.needs_proof() {
         ask_code(
             "Current code from the app: ",
@@ -29,7 +55,10 @@ pub fn recovery_codes(context: &Context, count: usize, codes_file: Option<&Path>
                     &store,
                     Some(answer),
                     &new_codes,
-                    codes_file.as_ref(),
+                    Delivery {
+                        codes_file: codes_file.as_ref(),
+                        show: &mut show,
+                    },
                     clock::now()?,
                     &context.options,
                 )
@@ -41,23 +70,21 @@ pub fn recovery_codes(context: &Context, count: usize, codes_file: Option<&Path>
             &store,
             None,
             &new_codes,
-            codes_file.as_ref(),
+            Delivery {
+                codes_file: codes_file.as_ref(),
+                show: &mut show,
+            },
             now()?,
             &context.options,
         )?;
     }
-    let mut text = Zeroizing::new(format!(
-        "New recovery codes for {}; the old ones no longer work.\n",
-        actor.target.name
-    ));
-    show_codes(&mut text, &new_codes, codes_file.as_ref(), context);
-    out(&text)?;
     Ok(format!("replaced the recovery codes ({} new)", count))
 }
 
-pub fn disable(context: &Context) -> Done {
+pub fn disable(context: &Context, json: bool) -> Done {
     let actor = &context.actor;
     let store = store(context)?;
+    let mut kept = None;
     if actor.needs_proof() {
         admin::ready_for_code(actor, &store, now()?)?;
         ask_code(
@@ -66,7 +93,29 @@ pub fn disable(context: &Context) -> Done {
             |answer| admin::disable(actor, &store, Some(answer), clock::now()?, &context.options),
         )?;
     } else {
-        admin::disable(actor, &store, None, now()?, &context.options)?;
+        match admin::disable(actor, &store, None, now()?, &context.options) {
+            Ok(()) => {}
+            // Root may replace a damaged file: kept aside, then removed.
+            Err(failure) if admin::is_damaged(&failure) => {
+                match admin::set_aside_damaged(actor, &store, now()?, true)? {
+                    Some(path) => kept = Some(path),
+                    None => return Err(failure.into()),
+                }
+            }
+            Err(failure) => return Err(failure.into()),
+        }
+    }
+    if let Some(path) = &kept {
+        note(&damaged_kept(path))?;
+    }
+    if json {
+        let object = serde_json::json!({
+            "user": actor.target.name,
+            "enrolled": false,
+            "damaged_kept_as": kept.as_ref().map(|p| p.display().to_string()),
+        });
+        out(&format!("{object}\n"))?;
+        return Ok("disabled two-factor authentication (enrollment removed)".into());
     }
     out(&format!(
         "Two-factor authentication is off for {0}: the enrollment was removed.\n\
@@ -78,7 +127,7 @@ pub fn disable(context: &Context) -> Done {
     Ok("disabled two-factor authentication (enrollment removed)".into())
 }
 
-pub fn verify(context: &Context) -> Done {
+pub fn verify(context: &Context, json: bool) -> Done {
     let actor = &context.actor;
     let store = store(context)?;
     admin::ready_for_code(actor, &store, now()?)?;
@@ -94,6 +143,16 @@ pub fn verify(context: &Context) -> Done {
         ));
     }
     let checked = admin::verify(actor, &store, &answer, now()?, &context.options)?;
+    if json && let Some(method) = accepted_method(checked.verdict) {
+        let object = serde_json::json!({
+            "user": actor.target.name,
+            "accepted": true,
+            "method": method,
+            "offset_seconds": checked.offset_steps.map(|steps| steps * checked.period as i64),
+        });
+        out(&format!("{object}\n"))?;
+        return Ok("verified a code (accepted, not used up)".into());
+    }
     let mut text = String::new();
     match checked.verdict {
         Verdict::Totp { .. } => {
@@ -135,4 +194,49 @@ pub fn verify(context: &Context) -> Done {
     }
     out(&text)?;
     Ok("verified a code (accepted, not used up)".into())
+}
+
+/// The method of an accepted code, as `status --json` names it; `None` if refused.
+fn accepted_method(verdict: Verdict) -> Option<&'static str> {
+    match verdict {
+        Verdict::Totp { .. } => Some(Method::Totp.as_str()),
+        Verdict::Recovery { .. } => Some(Method::Recovery.as_str()),
+        Verdict::Wrong { .. } | Verdict::Throttled { .. } => None,
+    }
+}
+
+pub fn unlock(context: &Context, json: bool) -> Done {
+    let actor = &context.actor;
+    let store = store(context)?;
+    let was = admin::unlock(actor, &store)?;
+    let now = now()?;
+    if json {
+        let object = serde_json::json!({
+            "user": actor.target.name,
+            "unlocked": true,
+            "failures_cleared": was.failures,
+            "was_locked": was.locked_until > now,
+        });
+        out(&format!("{object}\n"))?;
+    } else if was.failures == 0 && was.locked_until <= now {
+        out(&format!(
+            "{} was not throttled; nothing to clear.\n",
+            actor.target.name
+        ))?;
+    } else {
+        out(&format!(
+            "Throttling cleared for {}: {} wrong codes in a row forgotten{}; codes are checked again now.\n",
+            actor.target.name,
+            was.failures,
+            if was.locked_until > now {
+                format!(" ({} seconds of waiting dropped)", was.locked_until - now)
+            } else {
+                String::new()
+            }
+        ))?;
+    }
+    Ok(format!(
+        "cleared throttling ({} wrong codes in a row, locked until {})",
+        was.failures, was.locked_until
+    ))
 }

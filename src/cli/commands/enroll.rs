@@ -5,7 +5,7 @@ use crate::cli::args::EnrollArgs;
 use crate::cli::messages::{self, PAM_LINE};
 use crate::cli::prompt::{self, Input};
 use crate::cli::{CliError, Context, now, qr, store};
-use pam_totp::admin::{self, CodesFile, Enrollment, NewCodes};
+use pam_totp::admin::{self, CodesFile, Delivery, Enrollment, NewCodes};
 use pam_totp::clock;
 use pam_totp::otp::HashAlgorithm;
 use pam_totp::secret::SecretString;
@@ -23,10 +23,11 @@ struct Provisioned<'a> {
 
 pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
     let actor = &context.actor;
-    let imported = match args.secret.as_deref() {
-        Some("-") => Some(read_secret()?),
-        Some(text) => Some(SecretString::new(text.to_owned())),
-        None => None,
+    // `--secret` takes only "-" (args.rs): a literal would be readable in the process list.
+    let imported = match (&args.secret, &args.secret_file) {
+        (Some(_), _) => Some(read_secret()?),
+        (None, Some(path)) => Some(admin::read_secret_file(path, actor.caller.uid)?),
+        (None, None) => None,
     };
     let mut enrollment = Enrollment::new(
         imported.as_ref().map(SecretString::expose),
@@ -36,7 +37,18 @@ pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
     )?;
     let codes_file = args.codes_file.as_deref().map(CodesFile::new).transpose()?;
     let store = store(context)?;
-    let replacing = pam_totp::store::Store::enrolled(&store)?.is_some();
+    // Root may replace a damaged state file: kept aside (a second link) just before the
+    // new enrollment is saved over it, so a cancelled enroll leaves it where it was.
+    let (replacing, damaged) = match pam_totp::store::Store::enrolled(&store) {
+        Ok(enrolled) => (enrolled.is_some(), false),
+        Err(error) => {
+            let failure = admin::Failure::from(error);
+            if !(admin::is_damaged(&failure) && actor.for_other()) {
+                return Err(failure.into());
+            }
+            (true, true)
+        }
+    };
     if replacing && actor.needs_proof() {
         note(&format!(
             "{} is already enrolled. To replace the enrollment, first enter a current code from the app (or a recovery code).\n",
@@ -49,6 +61,7 @@ pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
             |answer| admin::prove(actor, &store, answer, clock::now()?, &context.options),
         )?;
     }
+    let qr_style = args.qr_style();
     let issuer = args.issuer.unwrap_or_else(admin::default_issuer);
     let label = args
         .label
@@ -62,22 +75,39 @@ pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
         let secret = Zeroizing::new(enrollment.secret().expose().to_owned());
         let new_codes = NewCodes::make(args.recovery_codes)?;
         let done = what(&enrollment);
-        enrollment.save(actor, &store, &new_codes, codes_file.as_ref(), now()?)?;
         let codes: Vec<&str> = new_codes.shown().iter().map(SecretString::expose).collect();
-        let object = serde_json::to_string(&Provisioned {
-            user: &actor.target.name,
-            secret: secret.as_str(),
-            otpauth_uri: uri.as_str(),
-            recovery_codes: codes,
-        })
-        .map_err(|e| CliError::Refused(format!("cannot write JSON: {e}")))?;
-        let text = Zeroizing::new(format!("{object}\n"));
-        out(&text)?;
+        let object = Zeroizing::new(
+            serde_json::to_string(&Provisioned {
+                user: &actor.target.name,
+                secret: secret.as_str(),
+                otpauth_uri: uri.as_str(),
+                recovery_codes: codes,
+            })
+            .map_err(|e| CliError::Refused(format!("cannot write JSON: {e}")))?,
+        );
+        let text = Zeroizing::new(format!("{}\n", object.as_str()));
+        if damaged {
+            keep_damaged(context, &store)?;
+        }
+        // Shown before the commit: a secret nobody saw is never enrolled.
+        enrollment.save(
+            actor,
+            &store,
+            &new_codes,
+            Delivery {
+                codes_file: codes_file.as_ref(),
+                show: &mut || out(&text),
+            },
+            now()?,
+        )?;
         return Ok(done);
     }
 
     let mut text = Zeroizing::new(String::new());
-    if let Some(drawing) = qr::render(&uri, args.qr, args.invert).map_err(CliError::Refused)? {
+    if let Some(drawing) = qr::render(&uri, qr_style, args.invert).map_err(CliError::Refused)? {
+        if let Some(warning) = qr::too_wide(&drawing, qr::terminal_columns()) {
+            note(&warning)?;
+        }
         text.push_str(&drawing);
         text.push_str("\nScan the QR code with an authenticator app, or add this key by hand:\n");
     } else {
@@ -138,7 +168,6 @@ pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
 
     let new_codes = NewCodes::make(args.recovery_codes)?;
     let done = what(&enrollment);
-    enrollment.save(actor, &store, &new_codes, codes_file.as_ref(), now()?)?;
 
     let mut text = Zeroizing::new(format!(
         "\nTwo-factor authentication is set up for {}{}.\n",
@@ -155,6 +184,27 @@ pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
         "\nNext:\n  - Logins ask for a code once an administrator adds this line to the service's\n    file in /etc/pam.d (for example /etc/pam.d/sshd), after the password line:\n        {PAM_LINE}\n  - `pam-totp status{0}` shows the enrollment; `pam-totp verify{0}` checks a code\n    without using it up.\n",
         for_whom(context)
     );
-    out(&text)?;
+    if damaged {
+        keep_damaged(context, &store)?;
+    }
+    // Shown before the commit: recovery codes nobody saw are never saved.
+    enrollment.save(
+        actor,
+        &store,
+        &new_codes,
+        Delivery {
+            codes_file: codes_file.as_ref(),
+            show: &mut || out(&text),
+        },
+        now()?,
+    )?;
     Ok(done)
+}
+
+/// Keeps the damaged state aside before the new enrollment replaces it, and says so.
+fn keep_damaged(context: &Context, store: &dyn pam_totp::store::Store) -> Result<(), CliError> {
+    if let Some(path) = admin::set_aside_damaged(&context.actor, store, now()?, false)? {
+        note(&super::damaged_kept(&path))?;
+    }
+    Ok(())
 }

@@ -5,7 +5,7 @@ mod changes;
 mod enroll;
 mod status;
 
-pub use changes::{disable, recovery_codes, verify};
+pub use changes::{disable, recovery_codes, unlock, verify};
 pub use enroll::enroll;
 pub use status::status;
 
@@ -87,6 +87,14 @@ pub(super) fn read_secret() -> Result<SecretString, CliError> {
         Input::Answer(secret) => Ok(secret),
         Input::Interrupted | Input::Closed => Err(CliError::Cancelled("nothing was saved")),
     }
+}
+
+/// What root is told when a damaged state file was set aside.
+pub(super) fn damaged_kept(path: &std::path::Path) -> String {
+    format!(
+        "The state file could not be read (damaged); it was kept as {} (same owner, mode 0600) and replaced.\n",
+        path.display()
+    )
 }
 
 pub(super) fn for_whom(context: &Context) -> String {
