@@ -58,7 +58,8 @@ cargo build --release --locked
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
 MODULE=$TARGET_DIR/release/libpam_totp.so
 CLI=$TARGET_DIR/release/pam-totp
-for f in "$MODULE" "$CLI" man/pam_totp.8 man/pam-totp.1; do
+HELPER=$TARGET_DIR/release/pam-totp-helper
+for f in "$MODULE" "$CLI" "$HELPER" man/pam_totp.8 man/pam-totp.1; do
     [[ -f $f ]] || die "$f is missing (the package needs the module, the CLI and both man pages)"
 done
 
@@ -74,12 +75,18 @@ umask 022
 DOC=$ROOT/usr/share/doc/pam-totp
 install -D -m 0644 "$MODULE" "$ROOT$SECURITY_DIR/pam_totp.so"
 install -D -m 0755 "$CLI" "$ROOT/usr/bin/pam-totp"
+# Protected storage's self-service (pam-totp(1), "Protected storage"): setuid root, like
+# passwd and unix_chkpwd. dpkg-deb --root-owner-group makes it root:root.
+install -D -m 0755 "$HELPER" "$ROOT/usr/lib/pam-totp/pam-totp-helper"
 if have strip; then
     # As dh_strip does: the dynamic symbols (pam_sm_*) stay.
     strip --remove-section=.comment --remove-section=.note --strip-unneeded \
         "$ROOT$SECURITY_DIR/pam_totp.so"
-    strip --remove-section=.comment --remove-section=.note "$ROOT/usr/bin/pam-totp"
+    strip --remove-section=.comment --remove-section=.note "$ROOT/usr/bin/pam-totp" \
+        "$ROOT/usr/lib/pam-totp/pam-totp-helper"
 fi
+# After strip (which may drop the setuid bit) and after the chmod of directories below.
+chmod 4755 "$ROOT/usr/lib/pam-totp/pam-totp-helper"
 install -d -m 0755 "$ROOT/usr/share/man/man8" "$ROOT/usr/share/man/man1" "$DOC"
 gzip -9nc man/pam_totp.8 >"$ROOT/usr/share/man/man8/pam_totp.8.gz"
 gzip -9nc man/pam-totp.1 >"$ROOT/usr/share/man/man1/pam-totp.1.gz"
@@ -151,7 +158,7 @@ if have dpkg-shlibdeps; then
     printf 'Source: pam-totp\n\nPackage: pam-totp\nArchitecture: any\n' >"$WORK/debian/control"
     DEPENDS=$(cd "$WORK" && dpkg-shlibdeps -O \
         "debian/pam-totp$SECURITY_DIR/pam_totp.so" \
-        debian/pam-totp/usr/bin/pam-totp | sed -n 's/^shlibs:Depends=//p')
+        debian/pam-totp/usr/bin/pam-totp debian/pam-totp/usr/lib/pam-totp/pam-totp-helper | sed -n 's/^shlibs:Depends=//p')
 fi
 DEPENDS=${DEPENDS:-libc6, libpam0g}
 

@@ -183,12 +183,14 @@ as_builder cargo build --release --locked
 
 MODULE_SRC=$TARGET_DIR/release/libpam_totp.so
 CLI_SRC=$TARGET_DIR/release/pam-totp
+HELPER_SRC=$TARGET_DIR/release/pam-totp-helper
 MAN8_SRC=$REPO/man/pam_totp.8
 MAN1_SRC=$REPO/man/pam-totp.1
 EXAMPLES_SRC=$REPO/pam.d-examples
 
 [[ -f $MODULE_SRC ]] || die "the build did not produce $MODULE_SRC"
 [[ -f $CLI_SRC ]] || die "the build did not produce the pam-totp CLI ($CLI_SRC): is src/main.rs in this tree?"
+[[ -f $HELPER_SRC ]] || die "the build did not produce the setuid helper ($HELPER_SRC)"
 for f in "$MAN8_SRC" "$MAN1_SRC"; do
     [[ -f $f ]] || die "man page $f is missing from the source tree"
 done
@@ -235,6 +237,9 @@ put() { # mode source destination
 say "==> Installing${DESTDIR:+ into $DESTDIR}"
 put 0644 "$MODULE_SRC" "$MODULE_DIR/pam_totp.so"
 put 0755 "$CLI_SRC" "$BIN_DIR/pam-totp"
+# Setuid root, at the path compiled into the CLI whatever PREFIX is (protected storage:
+# pam-totp(1)). Harmless until secret= names root-owned storage: it refuses to run then.
+put 4755 "$HELPER_SRC" /usr/lib/pam-totp/pam-totp-helper
 put 0644 "$STAGE/pam_totp.8.gz" "$MAN_DIR/man8/pam_totp.8.gz"
 put 0644 "$STAGE/pam-totp.1.gz" "$MAN_DIR/man1/pam-totp.1.gz"
 while IFS= read -r -d '' f; do

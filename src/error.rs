@@ -33,6 +33,8 @@ pub enum Error {
     Clock,
     /// Anything else that is not the user's fault (random generator, hashing).
     Internal(String),
+    /// The setuid helper (protected storage) could not be run, or said it failed.
+    Helper(String),
 }
 
 impl Error {
@@ -76,6 +78,7 @@ impl fmt::Display for Error {
             Error::Privileges(msg) => write!(f, "cannot switch identity: {msg}"),
             Error::Clock => f.write_str("the system clock is before 1970"),
             Error::Internal(msg) => write!(f, "internal error: {msg}"),
+            Error::Helper(msg) => write!(f, "pam-totp-helper: {msg}"),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! What a person typed: a TOTP code, a recovery code, or neither; and, for `forward_pass`,
 //! where the password ends and the code begins.
 
-use crate::recovery::{GROUP, RECOVERY_ALPHABET, RECOVERY_DASHED_LEN, RECOVERY_LEN};
+use crate::recovery::{
+    GROUP, RECOVERY_ALPHABET, RECOVERY_DASHED_LEN, RECOVERY_LEN, SCRATCH_CODE_LEN,
+};
 use crate::secret::SecretString;
 use zeroize::Zeroizing;
 
@@ -12,13 +14,18 @@ pub enum Entered {
         id: String,
         code: SecretString,
     },
+    /// Eight digits where TOTP codes have fewer: a scratch code imported from
+    /// google-authenticator (checked as a recovery code).
+    LegacyScratch(SecretString),
     /// Neither shape: counts as a wrong code.
     Malformed,
     Empty,
 }
 
 /// Sorts an answer into a TOTP code (`digits` digits) or a recovery code (case, spaces and
-/// dashes ignored). The two shapes never overlap: a recovery code has 20 characters.
+/// dashes ignored), or a google-authenticator scratch code (8 digits, only when TOTP codes
+/// have 6 or 7: with `digits=8` the two cannot be told apart, and 8 digits are a TOTP code).
+/// The shapes never overlap: a recovery code has 20 characters.
 pub fn classify(input: &str, digits: u8) -> Entered {
     let normalized: Zeroizing<String> = Zeroizing::new(
         input
@@ -32,6 +39,9 @@ pub fn classify(input: &str, digits: u8) -> Entered {
     }
     if normalized.len() == usize::from(digits) && normalized.bytes().all(|b| b.is_ascii_digit()) {
         return Entered::Totp(SecretString::new(normalized.as_str().to_owned()));
+    }
+    if normalized.len() == SCRATCH_CODE_LEN && normalized.bytes().all(|b| b.is_ascii_digit()) {
+        return Entered::LegacyScratch(SecretString::new(normalized.as_str().to_owned()));
     }
     if normalized.len() == RECOVERY_LEN
         && normalized.bytes().all(|b| RECOVERY_ALPHABET.contains(&b))
@@ -97,6 +107,13 @@ mod tests {
         assert!(matches!(classify("123 456", 6), Entered::Totp(_)));
         assert!(matches!(classify("12345", 6), Entered::Malformed));
         assert!(matches!(classify("1234567", 6), Entered::Malformed));
+        assert!(matches!(
+            classify("1234 5678", 6),
+            Entered::LegacyScratch(_)
+        ));
+        assert!(matches!(classify("12345678", 7), Entered::LegacyScratch(_)));
+        assert!(matches!(classify("12345678", 8), Entered::Totp(_)));
+        assert!(matches!(classify("123456789", 6), Entered::Malformed));
         assert!(matches!(classify("   ", 6), Entered::Empty));
         assert!(matches!(
             classify("ABCD-EFGH-JKMN-PQRS-TUV0", 6),

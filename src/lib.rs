@@ -21,6 +21,7 @@ pub mod admin;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod helper;
 pub mod import;
 pub mod input;
 pub mod log;

@@ -34,3 +34,12 @@ pub fn cli_syslog(priority: Priority, message: &str) {
         message,
     );
 }
+
+/// Logs one line as the setuid helper (`pam-totp-helper`), facility authpriv.
+pub fn helper_syslog(priority: Priority, message: &str) {
+    sys::syslog(
+        c"pam-totp-helper",
+        libc::LOG_AUTHPRIV | priority.as_syslog(),
+        message,
+    );
+}

@@ -57,6 +57,8 @@ fn run() -> ExitCode {
     let json = args.json_errors();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
+        // The command's own output said why (doctor's summary line): said once.
+        Err(cli::CliError::AlreadyReported) => ExitCode::from(cli::EXIT_FAILED),
         Err(error) => {
             if json {
                 cli::json_error(&error);

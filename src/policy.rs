@@ -123,15 +123,14 @@ pub(crate) fn judge(
                 TotpMatch::NoMatch => WrongReason::WrongCode,
             }
         }
-        Entered::Recovery { id, code } => {
-            match recovery::verify_recovery_code(&state.recovery_codes, &id, &code)? {
-                Some(index) => {
-                    state.recovery_codes.remove(index);
-                    record_success(state, now, Method::Recovery);
-                    return Ok(Verdict::Recovery {
-                        remaining: state.recovery_codes.len(),
-                    });
-                }
+        Entered::Recovery { id, code } => match use_recovery_code(state, &id, &code, now)? {
+            Some(verdict) => return Ok(verdict),
+            None => WrongReason::WrongRecoveryCode,
+        },
+        Entered::LegacyScratch(code) => {
+            let id = recovery::scratch_code_id(&state.secret, &code)?;
+            match use_recovery_code(state, &id, &code, now)? {
+                Some(verdict) => return Ok(verdict),
                 None => WrongReason::WrongRecoveryCode,
             }
         }
@@ -145,6 +144,23 @@ pub(crate) fn judge(
         reason,
         failures: state.throttle.failures,
     })
+}
+
+/// Burns the recovery code (or imported scratch code) `id` + `code` if it is stored.
+fn use_recovery_code(
+    state: &mut State,
+    id: &str,
+    code: &SecretString,
+    now: u64,
+) -> Result<Option<Verdict>> {
+    let Some(index) = recovery::verify_recovery_code(&state.recovery_codes, id, code)? else {
+        return Ok(None);
+    };
+    state.recovery_codes.remove(index);
+    record_success(state, now, Method::Recovery);
+    Ok(Some(Verdict::Recovery {
+        remaining: state.recovery_codes.len(),
+    }))
 }
 
 fn record_success(state: &mut State, now: u64, method: Method) {

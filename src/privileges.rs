@@ -85,6 +85,16 @@ impl Accounts for PasswdDatabase {
     }
 }
 
+impl PasswdDatabase {
+    /// Every name in the database, each once, in its order.
+    pub fn all_names(&self) -> Vec<String> {
+        let mut names = sys::passwd_names();
+        let mut seen = std::collections::HashSet::new();
+        names.retain(|name| seen.insert(name.clone()));
+        names
+    }
+}
+
 /// getpwnam_r(3): "ENOENT, ESRCH, EBADF, EPERM: the given name or uid was not found" —
 /// some NSS backends report a missing user as one of these instead of a NULL result.
 fn means_not_found(errno: Errno) -> bool {

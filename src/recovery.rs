@@ -19,6 +19,12 @@ pub const RECOVERY_LEN: usize = GROUP * RECOVERY_GROUPS;
 /// Characters of a code as shown, with its dashes.
 pub const RECOVERY_DASHED_LEN: usize = RECOVERY_LEN + RECOVERY_GROUPS - 1;
 pub const MAX_RECOVERY_CODES: usize = 100;
+/// Digits of a google-authenticator scratch code (imported as a recovery code).
+pub const SCRATCH_CODE_LEN: usize = 8;
+/// Stored codes that may share an id. Generated codes never do; two imported scratch
+/// codes may (their ids are hashes, see [`scratch_code_id`]), and both must stay usable.
+/// The cap keeps a hostile state file from making one check cost many argon2 runs.
+pub(crate) const MAX_SHARED_ID: usize = 2;
 
 /// Argon2id cost for new recovery codes (OWASP's 19 MiB, 2 passes, 1 lane). The codes carry
 /// 79 random bits, so the hash guards against offline guessing with room to spare.
@@ -61,6 +67,47 @@ pub fn new_recovery_codes(count: usize) -> Result<(Vec<SecretString>, Vec<Recove
         stored.push(RecoveryCodeHash { id, hash });
     }
     Ok((shown, stored))
+}
+
+/// The lookup id of a google-authenticator scratch code (8 digits), which unlike our codes
+/// carries no id of its own. It is HMAC-SHA256 of the code keyed with the TOTP secret,
+/// mapped to the recovery alphabet: without an id, a typed scratch code would have to be
+/// checked against every stored hash (ten argon2 runs per login attempt). The id is no
+/// oracle: it is stored beside the secret that keys it, so whoever can read it can compute
+/// codes anyway; and the code itself is still checked by its argon2id hash.
+pub(crate) fn scratch_code_id(secret: &SecretString, code: &SecretString) -> Result<String> {
+    use hmac::{Hmac, KeyInit, Mac};
+    let key = crate::otp::decode_secret(secret)
+        .ok_or_else(|| Error::Internal("the TOTP secret is not base32".into()))?;
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes())
+        .map_err(|e| Error::Internal(format!("hmac: {e}")))?;
+    mac.update(b"pam-totp scratch code id\0");
+    mac.update(code.expose().as_bytes());
+    // Not wiped: the digest only gives the id, which is stored in the clear anyway.
+    let digest = mac.finalize().into_bytes();
+    // 4 of 31 characters from 4 bytes: the slight bias of `% 31` is irrelevant for a
+    // lookup id.
+    Ok(digest[..GROUP]
+        .iter()
+        .map(|&b| char::from(RECOVERY_ALPHABET[usize::from(b) % RECOVERY_ALPHABET.len()]))
+        .collect())
+}
+
+/// Imported scratch codes as stored recovery codes (argon2id hash, id from
+/// [`scratch_code_id`]).
+pub(crate) fn hash_scratch_codes(
+    secret: &SecretString,
+    codes: &[SecretString],
+) -> Result<Vec<RecoveryCodeHash>> {
+    codes
+        .iter()
+        .map(|code| {
+            Ok(RecoveryCodeHash {
+                id: scratch_code_id(secret, code)?,
+                hash: hash_recovery_code(code)?,
+            })
+        })
+        .collect()
 }
 
 fn random_recovery_code() -> Result<SecretString> {
@@ -179,24 +226,36 @@ fn parse_capped(phc: &str) -> std::result::Result<PasswordHash, String> {
     Ok(hash)
 }
 
-/// The index of the stored recovery code that `code` (id + secret) matches. Exactly one
-/// argon2 computation whether or not the id exists, so timing does not tell which ids do.
+/// The index of the stored recovery code that `code` (id + secret) matches. One argon2
+/// computation whether or not the id exists, so timing does not tell which ids do (two
+/// for the rare id shared by two imported scratch codes, [`MAX_SHARED_ID`]).
 pub(crate) fn verify_recovery_code(
     stored: &[RecoveryCodeHash],
     id: &str,
     code: &SecretString,
 ) -> Result<Option<usize>> {
-    let Some(index) = stored.iter().position(|c| c.id == id) else {
+    let mut candidates = stored
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.id == id)
+        .take(MAX_SHARED_ID)
+        .peekable();
+    if candidates.peek().is_none() {
         // Unknown id: pay the same cost as a real check.
         let salt = [0u8; 16];
         let _ = argon2()?.hash_password_with_salt(code.expose().as_bytes(), &salt);
         return Ok(None);
-    };
-    let hash = parse_capped(&stored[index].hash).map_err(Error::Internal)?;
-    let verified = Argon2::default()
-        .verify_password(code.expose().as_bytes(), &hash)
-        .is_ok();
-    Ok(verified.then_some(index))
+    }
+    for (index, stored) in candidates {
+        let hash = parse_capped(&stored.hash).map_err(Error::Internal)?;
+        if Argon2::default()
+            .verify_password(code.expose().as_bytes(), &hash)
+            .is_ok()
+        {
+            return Ok(Some(index));
+        }
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -223,6 +282,40 @@ mod tests {
             panic!()
         };
         assert_eq!(verify_recovery_code(&stored, &id, &code).unwrap(), None);
+    }
+
+    #[test]
+    fn scratch_codes_are_found_by_their_keyed_id_and_share_ids_safely() {
+        let secret = SecretString::new("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP".into());
+        let codes: Vec<SecretString> = ["12345678", "87654321"]
+            .iter()
+            .map(|c| SecretString::new((*c).into()))
+            .collect();
+        let mut stored = hash_scratch_codes(&secret, &codes).unwrap();
+        for (i, code) in codes.iter().enumerate() {
+            let id = scratch_code_id(&secret, code).unwrap();
+            assert!(is_recovery_id(&id));
+            assert_eq!(verify_recovery_code(&stored, &id, code).unwrap(), Some(i));
+        }
+        // Another secret gives other ids: the id is keyed, not a plain hash of 8 digits.
+        let other = SecretString::new("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".into());
+        assert_ne!(
+            scratch_code_id(&secret, &codes[0]).unwrap(),
+            scratch_code_id(&other, &codes[0]).unwrap()
+        );
+        // Two codes under one id (a collision): both stay checkable.
+        stored[1].id = stored[0].id.clone();
+        let id = stored[0].id.clone();
+        assert_eq!(
+            verify_recovery_code(&stored, &id, &codes[0]).unwrap(),
+            Some(0)
+        );
+        assert_eq!(
+            verify_recovery_code(&stored, &id, &codes[1]).unwrap(),
+            Some(1)
+        );
+        let wrong = SecretString::new("11111111".into());
+        assert_eq!(verify_recovery_code(&stored, &id, &wrong).unwrap(), None);
     }
 
     #[test]

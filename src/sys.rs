@@ -108,6 +108,138 @@ pub fn clock_synchronized() -> io::Result<bool> {
     Ok(state != libc::TIME_ERROR && status & libc::STA_UNSYNC == 0)
 }
 
+/// Makes the process undumpable: no core file, and no ptrace attach or /proc/PID/mem by
+/// the (unprivileged) user who started it. The setuid helper calls this first.
+pub fn make_undumpable() -> io::Result<()> {
+    // SAFETY: prctl(PR_SET_DUMPABLE, 0) takes plain integers and touches no memory of ours.
+    let rc = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong, 0, 0, 0) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let none = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: the kernel reads one rlimit struct from a live local.
+    let rc = unsafe { libc::setrlimit(libc::RLIMIT_CORE, &none) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Replaces the whole environment with `vars` (the setuid helper: nothing the caller set
+/// may reach the code we run, nor the libraries it loads).
+///
+/// Must be called before any other thread exists: the environment is process-global and
+/// not synchronised in glibc.
+pub fn replace_environment(vars: &[(&CStr, &CStr)]) -> io::Result<()> {
+    // SAFETY: called at the start of main of a single-threaded program (see above); clearenv
+    // only frees glibc's own environment array.
+    if unsafe { libc::clearenv() } != 0 {
+        return Err(io::Error::other("clearenv failed"));
+    }
+    for (name, value) in vars {
+        // SAFETY: as above, single-threaded; both are NUL-terminated strings that glibc copies.
+        if unsafe { libc::setenv(name.as_ptr(), value.as_ptr(), 1) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Whether file descriptor `fd` is open.
+pub fn fd_is_open(fd: c_int) -> bool {
+    // SAFETY: F_GETFD only reads the descriptor's flags; any integer is a valid argument.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+}
+
+/// Sets the file mode creation mask, returning the old one.
+pub fn set_umask(mask: libc::mode_t) -> libc::mode_t {
+    // SAFETY: umask takes an integer and cannot fail.
+    unsafe { libc::umask(mask) }
+}
+
+/// Asks the kernel to end the process with SIGALRM after `seconds` (a helper that is left
+/// waiting on its input does not live on).
+pub fn alarm(seconds: u32) {
+    // SAFETY: alarm takes an integer and cannot fail.
+    unsafe { libc::alarm(seconds) };
+}
+
+/// Lifts the resource limits a caller could lower before running a setuid program to make
+/// one of its writes fail half-way (file size, CPU time, open files): the helper must be
+/// able to record a wrong code it has judged. Only limits below what is needed are raised
+/// (euid 0 may, given CAP_SYS_RESOURCE); an error means one is too low and stays so.
+pub fn reset_resource_limits() -> io::Result<()> {
+    const FILES: libc::rlim_t = 256;
+    for (resource, needed) in [
+        (libc::RLIMIT_FSIZE, libc::RLIM_INFINITY),
+        (libc::RLIMIT_CPU, libc::RLIM_INFINITY),
+        (libc::RLIMIT_NOFILE, FILES),
+    ] {
+        let mut current = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: the kernel writes one rlimit struct into a live local.
+        if unsafe { libc::getrlimit(resource, &mut current) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let enough = |limit: libc::rlim_t| limit == libc::RLIM_INFINITY || limit >= needed;
+        if enough(current.rlim_cur) {
+            continue;
+        }
+        let raised = libc::rlimit {
+            rlim_cur: needed,
+            rlim_max: if enough(current.rlim_max) {
+                current.rlim_max
+            } else {
+                needed
+            },
+        };
+        // SAFETY: the kernel reads one rlimit struct from a live local.
+        if unsafe { libc::setrlimit(resource, &raised) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Puts `signal` back to its default action: a caller may have left it ignored, and ignored
+/// signals stay ignored across exec (the helper's alarm must end it).
+pub fn default_signal_action(signal: c_int) -> io::Result<()> {
+    // SAFETY: SIG_DFL installs no handler of ours; signal() only changes the disposition.
+    if unsafe { libc::signal(signal, libc::SIG_DFL) } == libc::SIG_ERR {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The names in the passwd database (NSS: files, nss_wrapper, LDAP if it enumerates), in
+/// its order, for the commands that walk every user (`import --all-users`, `report`).
+/// getpwent(3) is not thread-safe; only the single-threaded CLI calls this.
+pub fn passwd_names() -> Vec<String> {
+    let mut names = vec![];
+    // SAFETY: setpwent/getpwent/endpwent take no arguments; each entry getpwent returns is
+    // valid until the next call, and we copy its NUL-terminated pw_name before that.
+    unsafe {
+        libc::setpwent();
+        loop {
+            let entry = libc::getpwent();
+            if entry.is_null() {
+                break;
+            }
+            let name = (*entry).pw_name;
+            if !name.is_null() {
+                names.push(CStr::from_ptr(name).to_string_lossy().into_owned());
+            }
+        }
+        libc::endpwent();
+    }
+    names
+}
+
 /// The width in columns of the terminal on `fd` (TIOCGWINSZ); `None` when `fd` is not a
 /// terminal or its size is not set (0).
 pub fn terminal_columns(fd: std::os::fd::BorrowedFd<'_>) -> Option<u16> {

@@ -111,6 +111,59 @@ fn at(finding: &Value) -> (String, Option<u64>) {
 }
 
 #[test]
+fn nullok_until_is_reported_in_force_or_expired() {
+    let tree = Tree::clean();
+    tree.write(
+        "etc/pam.d/sudo",
+        "@include common-auth\nauth required pam_totp.so nullok_until=9999-12-31\n@include common-account\n",
+        0o644,
+    );
+    let found = tree.finding(&["--service", "sudo"], "pam.nullok-until", "warning");
+    assert!(
+        found["what"].as_str().unwrap().contains("9999-12-31"),
+        "{found}"
+    );
+    assert!(
+        found["fix"].as_str().unwrap().contains("pam-totp report"),
+        "{found}"
+    );
+    assert_eq!(at(&found), ("/etc/pam.d/sudo".to_owned(), Some(2)));
+
+    tree.write(
+        "etc/pam.d/sudo",
+        "@include common-auth\nauth required pam_totp.so nullok_until=2000-01-01\n@include common-account\n",
+        0o644,
+    );
+    let found = tree.finding(&["--service", "sudo"], "pam.nullok-until-expired", "note");
+    assert!(
+        found["what"].as_str().unwrap().contains("has passed"),
+        "{found}"
+    );
+}
+
+#[test]
+fn problems_are_summed_up_once() {
+    let tree = Tree::clean();
+    tree.write("etc/security/pam_totp.conf", "nullok\n", 0o666);
+    let output = Command::new(BIN)
+        .arg("doctor")
+        .arg("--root")
+        .arg(tree.root())
+        .env("LC_ALL", "C.UTF-8")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stdout.matches("problems found").count(),
+        1,
+        "{stdout}\n{stderr}"
+    );
+    assert!(!stderr.contains("error(s)"), "summary repeated: {stderr}");
+}
+
+#[test]
 fn a_clean_setup_exits_0_with_only_notes() {
     let tree = Tree::clean();
     let (code, report) = tree.doctor(&[]);

@@ -94,6 +94,12 @@ fn check_classify(text: &str) {
                         .all(|b| recovery::RECOVERY_ALPHABET.contains(&b))
                 );
             }
+            Entered::LegacyScratch(code) => {
+                // Only where it cannot be a TOTP code: 8 digits when codes have 6 or 7.
+                assert!(digits != 8);
+                assert_eq!(code.expose().len(), 8);
+                assert!(code.expose().bytes().all(|b| b.is_ascii_digit()));
+            }
             Entered::Empty => {
                 assert!(text.chars().all(|c| c.is_whitespace() || c == '-'));
             }

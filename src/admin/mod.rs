@@ -11,9 +11,12 @@ pub mod actor;
 pub mod codes_file;
 pub mod disable;
 pub mod enroll;
+pub mod import;
 pub mod otpauth;
 pub mod proof;
+pub mod protect;
 pub mod recovery_codes;
+pub mod report;
 pub mod secret_file;
 pub mod status;
 pub mod unlock;
@@ -23,9 +26,11 @@ pub use actor::Actor;
 pub use codes_file::{CodesFile, CodesFileProblem, Delivery, Show};
 pub use disable::{disable, is_damaged, set_aside_damaged};
 pub use enroll::{Enrollment, NewCodes, SecretProblem};
+pub use import::{GaImport, ImportProblem, Imported};
 pub use otpauth::{FALLBACK_ISSUER, NameProblem, check_name, default_issuer, default_label};
 pub use proof::{prove, ready_for_code};
 pub use recovery_codes::replace_recovery_codes;
+pub use report::{UserReport, report_user};
 pub use secret_file::{SecretFileProblem, read_secret_file};
 pub use status::{Status, ThrottleStatus, status};
 pub use unlock::unlock;
@@ -84,6 +89,11 @@ pub enum Failure {
     },
     /// `--codes-file` names something that already exists.
     CodesFileExists(PathBuf),
+    /// A google-authenticator file that cannot be imported.
+    Import {
+        path: PathBuf,
+        problem: ImportProblem,
+    },
     /// `--secret-file` is not a private regular file of the caller's.
     SecretFile {
         path: PathBuf,

@@ -69,8 +69,27 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Import a google-authenticator file (~/.google_authenticator): the same secret, its
+    /// scratch codes as recovery codes
+    Import(ImportArgs),
+    /// For a rollout (root): one line per user, enrolled or not, recovery codes left, last
+    /// success, throttling, a google-authenticator file; never a secret
+    Report {
+        /// Only these users [default: every user in the passwd database]
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
+        /// Print one JSON object per user instead of text
+        #[arg(long)]
+        json: bool,
+    },
     /// Check the PAM stacks, sshd, config file, storage and clock for setup mistakes (read-only)
     Doctor(super::doctor::DoctorArgs),
+    /// Move a home enrollment into protected storage (root; with --user NAME or --all-users)
+    Protect {
+        /// Every user with an enrollment in their home
+        #[arg(long)]
+        all_users: bool,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -129,6 +148,30 @@ pub struct EnrollArgs {
     pub json: bool,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The google-authenticator file [default: ~/.google_authenticator of the user]
+    #[arg(value_name = "FILE", conflicts_with = "all_users")]
+    pub file: Option<PathBuf>,
+
+    /// Remove the google-authenticator file once imported
+    #[arg(long)]
+    pub remove: bool,
+
+    /// Replace an existing pam-totp enrollment without asking for its code (root only)
+    #[arg(long)]
+    pub force: bool,
+
+    /// Import every user of the passwd database who has a google-authenticator file (root
+    /// only); one line each, going on past failures
+    #[arg(long)]
+    pub all_users: bool,
+
+    /// Print one JSON object per user instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Algorithm {
     #[value(name = "SHA1")]
@@ -182,7 +225,9 @@ impl Args {
             | Command::Disable { json }
             | Command::Verify { json }
             | Command::Unlock { json } => *json,
-            Command::Doctor(_) => false,
+            // Per-user lines carry their own errors; the last line sums up.
+            Command::Import(import) => import.json && !import.all_users,
+            Command::Doctor(_) | Command::Report { .. } | Command::Protect { .. } => false,
         }
     }
 }
@@ -197,6 +242,14 @@ impl Args {
         {
             return Err(
                 "--secret takes only \"-\" (standard input): a secret on the command line is visible to every local user (ps, /proc/PID/cmdline); nothing was changed. Use `printf %s \"$SECRET\" | pam-totp enroll --secret -`, or `pam-totp enroll --secret-file PATH` with a file of yours, mode 0600".into(),
+            );
+        }
+        if let Command::Import(import) = &self.command
+            && import.all_users
+            && self.user.is_some()
+        {
+            return Err(
+                "import --all-users walks every user; it cannot be combined with --user".into(),
             );
         }
         Ok(())

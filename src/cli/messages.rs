@@ -3,7 +3,8 @@
 
 use pam_totp::Error;
 use pam_totp::admin::{
-    Actor, CodesFileProblem, Enrollment, Failure, NameProblem, SecretFileProblem, SecretProblem,
+    Actor, CodesFileProblem, Enrollment, Failure, ImportProblem, NameProblem, SecretFileProblem,
+    SecretProblem,
 };
 use pam_totp::log::{self, Priority};
 use pam_totp::policy::{Verdict, WrongReason};
@@ -122,6 +123,33 @@ impl fmt::Display for Says<'_> {
                 "{} already exists; recovery codes are only ever written to a new file: name one that does not exist yet; nothing was changed",
                 path.display()
             ),
+            Failure::Import { path, problem } => {
+                write!(f, "cannot import {}: ", path.display())?;
+                match problem {
+                    ImportProblem::Missing => f.write_str(
+                        "no such file (google-authenticator writes ~/.google_authenticator; name another file as an argument)",
+                    )?,
+                    ImportProblem::Format(error) => write!(
+                        f,
+                        "{error}; it is not a file google-authenticator wrote, or it was damaged"
+                    )?,
+                    ImportProblem::Hotp => f.write_str(
+                        "it is a counter-based (HOTP) file, and pam-totp supports only time-based codes (TOTP) yet; enroll this user anew with `pam-totp enroll`",
+                    )?,
+                    ImportProblem::Period(step) => write!(
+                        f,
+                        "its STEP_SIZE is {step} seconds; pam-totp accepts 10 to 300: enroll this user anew with `pam-totp enroll`"
+                    )?,
+                    ImportProblem::TooManyScratchCodes(count) => write!(
+                        f,
+                        "{count} scratch codes, more than pam-totp keeps; remove the used ones from the file"
+                    )?,
+                    ImportProblem::AlreadyEnrolled => f.write_str(
+                        "already enrolled in pam-totp; to replace that enrollment, run import yourself (a current code is asked) or, as root, add --force",
+                    )?,
+                }
+                f.write_str("; nothing was changed")
+            }
             Failure::CodesFile { path, problem } => {
                 write!(f, "cannot write the recovery codes to {}: ", path.display())?;
                 match problem {

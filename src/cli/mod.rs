@@ -11,11 +11,13 @@ mod qr;
 
 pub use args::Args;
 use args::Command;
-use pam_totp::admin::{Actor, Failure};
-use pam_totp::config::Options;
+use pam_totp::admin::{self, Actor, Failure};
+use pam_totp::config::{DEFAULT_CONFIG, Options};
 use pam_totp::log::Priority;
 use pam_totp::privileges::PasswdDatabase;
+use pam_totp::store::Store;
 use pam_totp::store::fs::FsStore;
+use pam_totp::store::helper::HelperStore;
 use std::fmt;
 use std::io;
 
@@ -32,6 +34,9 @@ pub enum CliError {
     Io(io::Error),
     /// Anything else the front end refuses, with the fix.
     Refused(String),
+    /// Failed, and the command's own output already said why (doctor's summary): exit 1
+    /// without a second line.
+    AlreadyReported,
 }
 
 impl fmt::Display for CliError {
@@ -41,6 +46,7 @@ impl fmt::Display for CliError {
             CliError::Cancelled(what) => write!(f, "cancelled; {what}"),
             CliError::Io(error) => write!(f, "cannot use the terminal or standard output: {error}"),
             CliError::Refused(why) => f.write_str(why),
+            CliError::AlreadyReported => f.write_str("see above"),
         }
     }
 }
@@ -87,8 +93,22 @@ pub fn run(args: Args) -> Result<(), CliError> {
         Command::Verify { .. } => ("verify", false),
         Command::Unlock { .. } => ("unlock", true),
         Command::Doctor(_) => ("doctor", false),
+        Command::Protect { .. } => ("protect", true),
+        Command::Import(_) => ("import", true),
+        Command::Report { .. } => ("report", false),
     };
     let result = match args.command {
+        Command::Enroll(enroll) if through_helper(&context) => {
+            commands::protected::enroll(&context, enroll)
+        }
+        Command::RecoveryCodes {
+            count,
+            codes_file,
+            json,
+        } if through_helper(&context) => {
+            commands::protected::recovery_codes(&context, count, codes_file.as_deref(), json)
+        }
+        Command::Protect { all_users } => commands::protected::protect(&context, all_users),
         Command::Enroll(enroll) => commands::enroll(&context, enroll),
         Command::Status { json } => commands::status(&context, json),
         Command::RecoveryCodes {
@@ -99,6 +119,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
         Command::Disable { json } => commands::disable(&context, json),
         Command::Verify { json } => commands::verify(&context, json),
         Command::Unlock { json } => commands::unlock(&context, json),
+        Command::Import(import) => commands::import(&context, import),
+        Command::Report { names, json } => commands::report(&context, &names, json),
         // Returned above, before the actor and the options.
         Command::Doctor(_) => Ok(String::new()),
     }
@@ -130,12 +152,26 @@ pub fn json_error(error: &CliError) {
     let _ = commands::out(&format!("{object}\n"));
 }
 
-/// The store of the context's target (the same file and keys the module reads).
-fn store(context: &Context) -> Result<FsStore, CliError> {
-    Ok(FsStore::for_account(
+/// Whether this caller reaches the state through the setuid helper: the system config
+/// (the only one the helper reads) keeps it in root-owned storage, the caller is not root
+/// (root reads it directly), and the helper is installed.
+fn through_helper(context: &Context) -> bool {
+    admin::root_managed(&context.options)
+        && !context.actor.caller.uid.is_root()
+        && context.options.config == std::path::Path::new(DEFAULT_CONFIG)
+        && HelperStore::installed()
+}
+
+/// The store of the context's target (the same file and keys the module reads), or the
+/// helper in front of it ([`through_helper`]).
+fn store(context: &Context) -> Result<Box<dyn Store>, CliError> {
+    if through_helper(context) {
+        return Ok(Box::new(HelperStore::connect()?));
+    }
+    Ok(Box::new(FsStore::for_account(
         &context.options,
         &context.actor.target,
-    )?)
+    )?))
 }
 
 /// The time now: the front end's to read (`pam_totp::clock`).

@@ -6,5 +6,7 @@ mod file;
 pub mod options;
 pub mod template;
 
-pub use options::{DEFAULT_CONFIG, DEFAULT_PROMPT, DEFAULT_STATE_PATH, FirstPass, Options};
+pub use options::{
+    DEFAULT_CONFIG, DEFAULT_PROMPT, DEFAULT_STATE_PATH, FirstPass, NullokUntil, Options,
+};
 pub use template::SecretPath;

@@ -50,6 +50,90 @@ pub struct Options {
     pub fail_delay_ms: u32,
     pub debug: bool,
     pub config: PathBuf,
+    /// With protected storage: whether a user who is not enrolled may enroll themselves
+    /// through the setuid helper (`pam-totp enroll`). Root can always enroll anyone.
+    pub self_enroll: bool,
+    /// `nullok_until=YYYY-MM-DD`: `nullok` through the end of that day (UTC), then not.
+    pub nullok_until: Option<NullokUntil>,
+}
+
+/// The last day (UTC) on which a user who is not enrolled is let through, for a rollout
+/// where 2FA becomes required by a date. Through the *end* of the day, because a deadline
+/// an admin announces as "by December 31" means that day is still fine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NullokUntil {
+    /// As written, checked: `YYYY-MM-DD`.
+    pub date: String,
+    /// Unix time of the midnight (UTC) after that day: in force while `now` is before it.
+    pub ends_at: u64,
+}
+
+impl NullokUntil {
+    /// Parses `YYYY-MM-DD`, a real calendar date from 1970 to 9999.
+    pub fn parse(text: &str) -> Result<NullokUntil> {
+        let bad = || {
+            Error::BadOption(format!(
+                "nullok_until needs a date as YYYY-MM-DD (UTC), not {text:?}"
+            ))
+        };
+        let bytes = text.as_bytes();
+        let shape_ok = bytes.len() == 10
+            && bytes[4] == b'-'
+            && bytes[7] == b'-'
+            && bytes
+                .iter()
+                .enumerate()
+                .all(|(i, b)| i == 4 || i == 7 || b.is_ascii_digit());
+        if !shape_ok {
+            return Err(bad());
+        }
+        let field = |range: std::ops::Range<usize>| text[range].parse::<u32>().map_err(|_| bad());
+        let (year, month, day) = (field(0..4)?, field(5..7)?, field(8..10)?);
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+        let month_days = [
+            31,
+            if leap { 29 } else { 28 },
+            31,
+            30,
+            31,
+            30,
+            31,
+            31,
+            30,
+            31,
+            30,
+            31,
+        ];
+        if year < 1970 || !(1..=12).contains(&month) || day == 0 {
+            return Err(bad());
+        }
+        if day > month_days[(month - 1) as usize] {
+            return Err(bad());
+        }
+        let days = days_from_civil(year, month, day);
+        Ok(NullokUntil {
+            date: text.to_owned(),
+            ends_at: (days + 1) * 86_400,
+        })
+    }
+
+    /// Whether a user who is not enrolled is still let through at `now`.
+    pub fn in_force(&self, now: u64) -> bool {
+        now < self.ends_at
+    }
+}
+
+/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar (H. Hinnant's
+/// `days_from_civil`), for dates from 1970 on.
+fn days_from_civil(year: u32, month: u32, day: u32) -> u64 {
+    let year = u64::from(if month <= 2 { year - 1 } else { year });
+    let era = year / 400;
+    let year_of_era = year - era * 400;
+    let month = u64::from(month);
+    let day_of_year =
+        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + u64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 impl Default for Options {
@@ -67,6 +151,8 @@ impl Default for Options {
             fail_delay_ms: DEFAULT_FAIL_DELAY_MS,
             debug: false,
             config: PathBuf::from(DEFAULT_CONFIG),
+            self_enroll: true,
+            nullok_until: None,
         }
     }
 }
@@ -159,13 +245,14 @@ fn module_value<'a>(key: &str, value: &'a str) -> Value<'a> {
     }
 }
 
-const FLAGS: [&str; 6] = [
+const FLAGS: [&str; 7] = [
     "nullok",
     "echo",
     "debug",
     "forward_pass",
     "try_first_pass",
     "use_first_pass",
+    "self_enroll",
 ];
 
 /// Options being read: the `secret=` text is kept as written until every other value is
@@ -198,9 +285,19 @@ impl Draft {
             ("echo", Value::Flag(on)) => options.echo = on,
             ("debug", Value::Flag(on)) => options.debug = on,
             ("forward_pass", Value::Flag(on)) => options.forward_pass = on,
+            ("self_enroll", Value::Flag(on)) => options.self_enroll = on,
             ("try_first_pass", Value::Flag(on)) => self.try_first_pass = on,
             ("use_first_pass", Value::Flag(on)) => self.use_first_pass = on,
             ("secret", Value::Text(path)) => self.secret = path.to_owned(),
+            ("nullok_until", Value::Text(date)) => {
+                options.nullok_until = Some(NullokUntil::parse(date)?)
+            }
+            ("nullok_until", _) => {
+                return Err(Error::BadOption(
+                    "nullok_until needs a date as YYYY-MM-DD (UTC), in quotes in the config file"
+                        .into(),
+                ));
+            }
             ("prompt", Value::Text(text)) => options.prompt = text.to_owned(),
             ("window", value) => options.window = number(key, value, 0, MAX_WINDOW)?,
             ("max_failures", value) => {
@@ -247,6 +344,12 @@ impl Draft {
         if options.forward_pass && options.first_pass != FirstPass::Prompt {
             return Err(Error::BadOption(
                 "forward_pass cannot be combined with try_first_pass or use_first_pass".into(),
+            ));
+        }
+        if options.nullok && options.nullok_until.is_some() {
+            // nullok never ends, so with both the deadline would silently mean nothing.
+            return Err(Error::BadOption(
+                "nullok and nullok_until cannot be combined: nullok never expires; keep nullok_until for a rollout with a deadline".into(),
             ));
         }
         options.secret = SecretPath::parse(&secret)?;
@@ -313,6 +416,43 @@ mod tests {
         assert_eq!(options.first_pass, FirstPass::Try);
         assert_eq!(options.max_failures, 7);
         assert_eq!(options.secret.as_str(), "/var/lib/pam-totp/%u.toml");
+    }
+
+    #[test]
+    fn nullok_until_is_a_real_date_through_the_end_of_that_day_utc() {
+        let until = args(&["nullok_until=2026-12-31"])
+            .unwrap()
+            .nullok_until
+            .unwrap();
+        // 2027-01-01T00:00:00Z
+        assert_eq!(until.ends_at, 1_798_761_600);
+        assert!(until.in_force(1_798_761_599));
+        assert!(!until.in_force(1_798_761_600));
+        assert_eq!(NullokUntil::parse("1970-01-01").unwrap().ends_at, 86_400);
+        assert_eq!(
+            NullokUntil::parse("2024-02-29").unwrap().ends_at,
+            1_709_251_200
+        );
+        for bad in [
+            "2026-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-1-1",
+            "26-12-31",
+            "2026/12/31",
+            "1969-12-31",
+            "2026-12-31T00",
+            "",
+        ] {
+            assert!(NullokUntil::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(args(&["nullok_until"]).is_err());
+        let from_file =
+            Options::from_config_text("nullok_until = \"2026-12-31\"\n", Path::new("/c")).unwrap();
+        assert_eq!(from_file.nullok_until, Some(until.clone()));
+        assert!(Options::from_config_text("nullok_until = 2026-12-31\n", Path::new("/c")).is_err());
+        let both = args(&["nullok", "nullok_until=2026-12-31"]).unwrap_err();
+        assert!(both.to_string().contains("cannot be combined"), "{both}");
     }
 
     #[test]

@@ -136,6 +136,29 @@ pub fn authenticate(
                 ),
             );
         }
+        Ok(Prepared::NotEnrolled)
+            if options
+                .nullok_until
+                .as_ref()
+                .is_some_and(|until| until.in_force(now)) =>
+        {
+            let date = options
+                .nullok_until
+                .as_ref()
+                .map_or("", |u| u.date.as_str());
+            // Told only while let through: the missing enrollment shows anyway (no
+            // prompt), and the person can act before the deadline.
+            conv.info(&format!(
+                "Two-factor authentication will be required after {date} (UTC). Set it up now: run `pam-totp enroll`."
+            ));
+            return Decision::new(
+                Outcome::Ignore,
+                format!(
+                    "ignored {user}: not enrolled (nullok_until {date}), no {}",
+                    store.location().display()
+                ),
+            );
+        }
         Ok(Prepared::NotEnrolled) => {
             ask_anyway(options, conv, now);
             return Decision::new(

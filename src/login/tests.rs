@@ -272,6 +272,51 @@ fn not_enrolled_is_refused_after_asking_or_ignored_with_nullok() {
 }
 
 #[test]
+fn nullok_until_lets_the_unenrolled_through_that_last_day_and_not_after() {
+    use crate::config::NullokUntil;
+    let store = MemoryStore::new(None);
+    let mut options = Options::default();
+    let until = NullokUntil::parse("2026-12-31").unwrap();
+    options.nullok_until = Some(until.clone());
+    let told = "Two-factor authentication will be required after 2026-12-31 (UTC). Set it up now: run `pam-totp enroll`.";
+    let at = |now: u64, conv| login_at("alice", &store, &options, &move || Ok(now), conv);
+    // The day before, and the last second of the day itself: let through, and told.
+    for now in [until.ends_at - 86_400 - 1, until.ends_at - 1] {
+        let decision = at(now, ScriptedConversation::new().info(told));
+        assert_eq!(decision.outcome, Outcome::Ignore, "at {now}");
+        assert_eq!(
+            decision.message,
+            "ignored alice: not enrolled (nullok_until 2026-12-31), no /memory/state.toml"
+        );
+    }
+    // From the next midnight (UTC) on: as without it, asked and refused, told nothing.
+    for now in [until.ends_at, until.ends_at + 86_400 * 365] {
+        let decision = at(now, asks("123456"));
+        assert_eq!(decision.outcome, Outcome::Denied, "at {now}");
+        assert_eq!(
+            decision.message,
+            "refused alice: not enrolled, no /memory/state.toml"
+        );
+    }
+    // An enrolled user is asked for a code before the date, as always.
+    let enrolled_store = MemoryStore::new(Some(enrolled()));
+    let clock = || Ok(until.ends_at - 10);
+    let code = enrolled().code_at(until.ends_at - 10).unwrap();
+    let decision = login_at(
+        "alice",
+        &enrolled_store,
+        &options,
+        &clock,
+        asks(code.expose()),
+    );
+    assert!(
+        matches!(decision.outcome, Outcome::Success(_)),
+        "{}",
+        decision.message
+    );
+}
+
+#[test]
 fn an_enrollment_removed_while_typing_is_refused() {
     let store = MemoryStore::new(Some(enrolled()));
     // The clock is read when the login starts and again once the code is typed: the

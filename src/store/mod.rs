@@ -11,6 +11,7 @@
 
 pub(crate) mod counters_file;
 pub mod fs;
+pub mod helper;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub(crate) mod migrate_v1;
@@ -159,4 +160,54 @@ pub trait Store {
 
     /// Clears the throttling (root's `unlock`: no proof); returns it as it was.
     fn clear_throttle(&self) -> Change<Throttle>;
+}
+
+/// A boxed store is one too (the CLI picks the file or the helper at run time).
+impl Store for Box<dyn Store + '_> {
+    fn location(&self) -> &Path {
+        (**self).location()
+    }
+    fn prepare(&self, now: u64) -> Result<Prepared> {
+        (**self).prepare(now)
+    }
+    fn check_and_record(
+        &self,
+        answer: &SecretString,
+        now: u64,
+        policy: Policy,
+        count: CountFailure,
+    ) -> Result<Recorded> {
+        (**self).check_and_record(answer, now, policy, count)
+    }
+    fn enrolled(&self) -> Result<Option<Enrolled>> {
+        (**self).enrolled()
+    }
+    fn prove(&self, answer: &SecretString, now: u64, policy: Policy) -> Change<Verdict> {
+        (**self).prove(answer, now, policy)
+    }
+    fn verify(&self, answer: &SecretString, now: u64, policy: Policy) -> Change<Verified> {
+        (**self).verify(answer, now, policy)
+    }
+    fn enroll(&self, state: &State, before_commit: &mut dyn BeforeCommit) -> Change<()> {
+        (**self).enroll(state, before_commit)
+    }
+    fn replace_recovery_codes(
+        &self,
+        proof: Proof<'_>,
+        codes: &[RecoveryCodeHash],
+        now: u64,
+        policy: Policy,
+        before_commit: &mut dyn BeforeCommit,
+    ) -> Change<()> {
+        (**self).replace_recovery_codes(proof, codes, now, policy, before_commit)
+    }
+    fn remove(&self, proof: Proof<'_>, now: u64, policy: Policy) -> Change<()> {
+        (**self).remove(proof, now, policy)
+    }
+    fn set_aside_damaged(&self, now: u64, remove: bool) -> Change<Option<PathBuf>> {
+        (**self).set_aside_damaged(now, remove)
+    }
+    fn clear_throttle(&self) -> Change<Throttle> {
+        (**self).clear_throttle()
+    }
 }

@@ -230,7 +230,9 @@ fn check_proof(
         Proof::NotNeeded => return Ok(false),
         Proof::Code(answer) => answer,
         Proof::TotpCode(answer) => {
-            if let Entered::Recovery { .. } = input::classify(answer.expose(), state.digits) {
+            if let Entered::Recovery { .. } | Entered::LegacyScratch(_) =
+                input::classify(answer.expose(), state.digits)
+            {
                 return Err(ChangeError::Refused(Refusal::TotpRequired));
             }
             answer
@@ -252,8 +254,10 @@ fn judge_proof(
     match verdict {
         Verdict::Throttled { .. } => Err(ChangeError::Refused(Refusal::Proof(verdict))),
         Verdict::Wrong { .. } => {
-            // A failure that cannot be recorded is still a refusal.
-            let _ = locked.write(state);
+            // A failure that cannot be recorded is an error, and the verdict is not told:
+            // otherwise whoever can make the write fail (a full disk, a caller's rlimits on
+            // the setuid helper) could guess codes without ever being throttled.
+            locked.write(state)?;
             Err(ChangeError::Refused(Refusal::Proof(verdict)))
         }
         Verdict::Totp { .. } | Verdict::Recovery { .. } => Ok(verdict),

@@ -34,7 +34,9 @@ U_ALICE=pte2e_alice # ssh, password + code: wrong password, wrong code, right co
 U_BOB=pte2e_bob     # ssh, public key + code (AuthenticationMethods publickey,keyboard-interactive)
 U_CAROL=pte2e_carol # ssh, password + recovery code (single use)
 U_DAVE=pte2e_dave   # sudo -S, password + code
-ALL_USERS=("$U_ALICE" "$U_BOB" "$U_CAROL" "$U_DAVE")
+U_PROT=pte2e_prot   # protected storage (protected.sh): self-service through the setuid helper
+U_OTHER=pte2e_other # protected storage: a home enrollment moved by `protect`
+ALL_USERS=("$U_ALICE" "$U_BOB" "$U_CAROL" "$U_DAVE" "$U_PROT" "$U_OTHER")
 
 SVC_SSH_PW=pamtotp-e2e-sshd      # PAM service of the password(+code) sshd
 SVC_SSH_KEY=pamtotp-e2e-sshd-key # PAM service of the key+code sshd
@@ -50,6 +52,7 @@ PAM_DIRS=(/lib/x86_64-linux-gnu/security /usr/lib/x86_64-linux-gnu/security /usr
 WORK=""
 CREATED_USERS=()
 CREATED_FILES=()
+CREATED_DIRS=()
 SSHD_PIDS=()
 CREATED_PRIVSEP_DIR=0
 CLEANED=0
@@ -219,6 +222,7 @@ cleanup_all() {
     done
     # 3. our files under /etc.
     for f in "${CREATED_FILES[@]}"; do rm -f -- "$f"; done
+    for f in "${CREATED_DIRS[@]}"; do rm -rf -- "$f"; done
     # 4. our users, their homes, mail spools, groups, sudo timestamps.
     for u in "${CREATED_USERS[@]}"; do
         if id -u "$u" >/dev/null 2>&1; then
@@ -253,7 +257,7 @@ verify_clean() {
         if getent group "$u" >/dev/null; then echo "group $u still exists"; left=1; fi
         if [[ -e /home/$u ]]; then echo "/home/$u still exists"; left=1; fi
     done
-    for f in /etc/pam.d/pamtotp-e2e* /etc/sudoers.d/pamtotp-e2e*; do
+    for f in /etc/pam.d/pamtotp-e2e* /etc/sudoers.d/pamtotp-e2e* "${CREATED_FILES[@]}" "${CREATED_DIRS[@]}"; do
         if [[ -e $f ]]; then echo "$f still exists"; left=1; fi
     done
     for pid in "${SSHD_PIDS[@]}"; do
@@ -848,6 +852,11 @@ check "sudo: right password + right code (both on stdin) -> runs id as root" \
     sudo_ok "$U_DAVE" "$PW_D" "$C" yes
 check "sudo: same code again in the same 30 s step (replay) -> refused" \
     sudo_refused "$U_DAVE" "$PW_D" "$C" yes "$STEP"
+
+if [[ $PLUMBING == 0 ]]; then
+    # shellcheck source=protected.sh
+    . "$E2E_DIR/protected.sh"
+fi
 
 echo "## 5. Cleanup"
 trap - ERR

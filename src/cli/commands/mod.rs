@@ -3,10 +3,15 @@
 
 mod changes;
 mod enroll;
+mod import;
+pub mod protected;
+mod report;
 mod status;
 
 pub use changes::{disable, recovery_codes, unlock, verify};
 pub use enroll::enroll;
+pub use import::import;
+pub use report::report;
 pub use status::status;
 
 use super::messages::Says;

@@ -131,7 +131,7 @@ fn describe_status(status: &Status, context: &Context) -> String {
 }
 
 /// `YYYY-MM-DD HH:MM:SS UTC` for a Unix time (proleptic Gregorian calendar).
-fn utc(time: u64) -> String {
+pub(super) fn utc(time: u64) -> String {
     let days = (time / 86_400) as i64;
     let seconds = time % 86_400;
     // Howard Hinnant's civil_from_days.

@@ -208,7 +208,8 @@ pub fn run(args: &DoctorArgs, user: Option<&str>, config: Option<&Path>) -> Resu
     if report.is_clean() {
         Ok(())
     } else {
-        Err(CliError::Refused(format!("doctor: {}", report.summary())))
+        // The report ends with its summary already ("pam-totp doctor: problems found: …").
+        Err(CliError::AlreadyReported)
     }
 }
 

@@ -236,6 +236,37 @@ fn check_options(
             "remove nullok once every user has enrolled (`pam-totp --user NAME status` shows who has)",
         ));
     }
+    if let Some(until) = options
+        .options
+        .as_ref()
+        .and_then(|o| o.nullok_until.as_ref())
+    {
+        // The date is today's even with --root: a deadline is about now, not the tree.
+        let now = pam_totp::clock::now().unwrap_or(0);
+        out.push(if until.in_force(now) {
+            Finding::new(
+                Severity::Warning,
+                "pam.nullok-until",
+                at(totp),
+                format!(
+                    "{service}: nullok_until={} is in force ({} day(s) left)",
+                    until.date,
+                    (until.ends_at - now).div_ceil(86_400)
+                ),
+                "until the end of that day (UTC) a user who has not enrolled logs in without any code",
+                "`pam-totp report` shows who has not enrolled yet",
+            )
+        } else {
+            Finding::new(
+                Severity::Note,
+                "pam.nullok-until-expired",
+                at(totp),
+                format!("{service}: nullok_until={} has passed", until.date),
+                "users who have not enrolled are refused, as without it",
+                "remove the nullok_until argument or key when convenient",
+            )
+        });
+    }
     let after: Vec<&Rule> = rules
         .iter()
         .copied()
