@@ -1,10 +1,13 @@
 //! Acting as the user when touching the user's files.
 //!
 //! The module runs as root inside sshd or sudo. Files in a user's home are opened with the
-//! user's file-system identity (setfsuid/setfsgid and the user's supplementary groups), so
-//! root-squashing NFS homes work, and a user cannot trick root into reading or writing a
-//! file the user could not. These calls change only the calling thread: all file access of
-//! one operation happens on the thread that holds the guard.
+//! user's file-system identity (setfsuid/setfsgid, the primary group), so root-squashing
+//! NFS homes work, and a user cannot trick root into reading or writing a file the user
+//! could not. The supplementary groups are resolved (getgrouplist, which can cost more than
+//! the rest of a login under a large group database) only when an access with the primary
+//! group alone was refused ([`IdentityGuard::widen`]): never more access than the user has.
+//! These calls change only the calling thread: all file access of one operation happens on
+//! the thread that holds the guard.
 
 use crate::error::{Error, Result};
 use crate::sys;
@@ -48,16 +51,15 @@ impl Account {
         }
     }
 
-    /// The identity to assume for this user's files: uid, gid and supplementary groups.
+    /// The identity to assume for this user's files: uid and gid (the supplementary groups
+    /// are looked up when first needed).
     pub fn identity(&self) -> Result<Identity> {
         let name =
             CString::new(self.name.as_str()).map_err(|_| Error::UnknownUser(self.name.clone()))?;
-        let groups = getgrouplist(&name, self.gid)
-            .map_err(|errno| Error::Privileges(format!("groups of {}: {errno}", self.name)))?;
         Ok(Identity {
             uid: self.uid,
             gid: self.gid,
-            groups: groups.into_iter().map(Gid::as_raw).collect(),
+            name,
         })
     }
 }
@@ -118,7 +120,8 @@ impl From<User> for Account {
 pub struct Identity {
     pub uid: Uid,
     pub gid: Gid,
-    groups: Vec<libc::gid_t>,
+    /// For getgrouplist, when the supplementary groups are needed.
+    name: CString,
 }
 
 impl Identity {
@@ -129,12 +132,14 @@ impl Identity {
         if !Uid::effective().is_root() || self.uid.is_root() {
             return Ok(IdentityGuard {
                 saved: None,
+                widen: None,
                 _not_send: PhantomData,
             });
         }
         let saved_groups = sys::thread_groups()
             .map_err(|e| Error::Privileges(format!("reading supplementary groups: {e}")))?;
-        sys::set_thread_groups(&self.groups)
+        // The primary group only: root's own groups must not lend the user any access.
+        sys::set_thread_groups(&[self.gid.as_raw()])
             .map_err(|e| Error::Privileges(format!("setting supplementary groups: {e}")))?;
         let saved_gid = setfsgid(self.gid);
         let saved_uid = setfsuid(self.uid);
@@ -144,6 +149,7 @@ impl Identity {
                 gid: saved_gid,
                 groups: saved_groups,
             }),
+            widen: Some((self.name.clone(), self.gid)),
             _not_send: PhantomData,
         };
         // setfsuid/setfsgid report no errors; asking again returns the value now in force.
@@ -167,8 +173,29 @@ struct Saved {
 #[must_use = "the identity is restored as soon as the guard is dropped"]
 pub struct IdentityGuard {
     saved: Option<Saved>,
+    /// Whose supplementary groups [`IdentityGuard::widen`] may add; `None` once added, or
+    /// when nothing was switched.
+    widen: Option<(CString, Gid)>,
     /// setfsuid() is per-thread: the guard must be dropped on the thread that made it.
     _not_send: PhantomData<*const ()>,
+}
+
+impl IdentityGuard {
+    /// After an access was refused (EACCES) with the primary group alone: adds the user's
+    /// supplementary groups, so a retry has exactly the user's access. `false` when there
+    /// is nothing to add (already added, or no identity was switched): do not retry.
+    pub fn widen(&mut self) -> Result<bool> {
+        let Some((name, gid)) = self.widen.take() else {
+            return Ok(false);
+        };
+        let groups = getgrouplist(&name, gid).map_err(|errno| {
+            Error::Privileges(format!("groups of {}: {errno}", name.to_string_lossy()))
+        })?;
+        let groups: Vec<libc::gid_t> = groups.into_iter().map(Gid::as_raw).collect();
+        sys::set_thread_groups(&groups)
+            .map_err(|e| Error::Privileges(format!("setting supplementary groups: {e}")))?;
+        Ok(groups.len() > 1)
+    }
 }
 
 impl Drop for IdentityGuard {

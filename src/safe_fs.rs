@@ -64,6 +64,17 @@ pub(crate) fn open_file_in(dir: &OwnedFd, name: &OsStr) -> nix::Result<OwnedFd> 
     )
 }
 
+/// Opens the existing file `name` in `dir` for reading and writing, never through a link,
+/// never blocking (the counters file of state v2, written in place).
+pub(crate) fn open_rw_in(dir: &OwnedFd, name: &OsStr) -> nix::Result<OwnedFd> {
+    openat(
+        dir,
+        name,
+        OFlag::O_RDWR | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
+        Mode::empty(),
+    )
+}
+
 /// Opens (or makes, mode 0600) the lock file `name` in `dir`, never through a link.
 pub(crate) fn open_lock_in(dir: &OwnedFd, name: &OsStr) -> nix::Result<OwnedFd> {
     openat(

@@ -466,3 +466,46 @@ fn a_literal_percent_u_in_root_owned_storage_is_refused() {
     assert_eq!(out.code, PAM_SERVICE_ERR, "{out}");
     assert!(log(&env).contains("not %%u"), "{}", log(&env));
 }
+
+#[test]
+fn a_home_entered_through_a_supplementary_group_works_and_roots_groups_never_help() {
+    if !is_root() {
+        eprintln!("SKIPPED a_home_entered_through_a_supplementary_group_works: needs root");
+        return;
+    }
+    let env = TestEnv::new();
+    let alice = enroll(&env, "alice");
+    totp_service(&env, "login", "");
+    let home = &alice.user.home;
+    // Only root's own group may enter: alice must not get in through root's groups.
+    std::os::unix::fs::chown(home, Some(0), Some(0)).unwrap();
+    set_mode(home, 0o750);
+    let out = env.authenticate("login", "alice", &[&alice.recovery[0]]);
+    assert_eq!(out.code, PAM_AUTHINFO_UNAVAIL, "{out}");
+    assert!(log(&env).contains("Permission denied"), "{}", log(&env));
+
+    // A group alice is a member of (not her primary one) may enter: resolved when needed.
+    let mut groups = fs::read_to_string(env.group_path()).unwrap();
+    groups.push_str("staff:x:62999:alice\n");
+    fs::write(env.group_path(), groups).unwrap();
+    std::os::unix::fs::chown(home, Some(0), Some(62999)).unwrap();
+    let out = env.authenticate("login", "alice", &[&alice.recovery[0]]);
+    assert_eq!(out.code, PAM_SUCCESS, "{out}\n{}", log(&env));
+}
+
+#[test]
+fn the_module_loads_no_libgcc_s_and_panics_still_unwind() {
+    // build.rs links the unwinder statically: no libgcc_s.so.1 to load at every pam_start.
+    let module = module_path();
+    let out = std::process::Command::new("readelf")
+        .arg("-d")
+        .arg(&module)
+        .output()
+        .expect("readelf (binutils)");
+    let dynamic = String::from_utf8_lossy(&out.stdout);
+    assert!(dynamic.contains("(NEEDED)"), "{dynamic}");
+    assert!(!dynamic.contains("libgcc_s"), "{dynamic}");
+    // This test binary is linked the same way: a panic still unwinds to a catch.
+    let caught = std::panic::catch_unwind(|| panic!("unwinds"));
+    assert!(caught.is_err());
+}

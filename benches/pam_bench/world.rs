@@ -187,8 +187,21 @@ impl World {
             self.recovery_hashes[..recovery_codes].to_vec(),
         )?;
         let state_path = config.join("pam-totp/state.toml");
-        write(&state_path, &state.to_toml()?, 0o600)?;
-        chown(&state_path, uid)?;
+        // Through the store, as `pam-totp enroll` writes it (state v2): a v1 file would make
+        // every measured first login a conversion.
+        let account = pam_totp::privileges::Account {
+            name: name.to_owned(),
+            uid: nix::unistd::Uid::from_raw(uid),
+            gid: nix::unistd::Gid::from_raw(uid),
+            home: home.clone(),
+        };
+        let store = pam_totp::store::fs::FsStore::for_account(
+            &pam_totp::config::Options::default(),
+            &account,
+        )?;
+        pam_totp::store::Store::enroll(&store, &state, &mut pam_totp::store::NothingBefore)
+            .map_err(|e| format!("enrolling {name}: {e:?}"))?;
+        debug_assert_eq!(store.path(), state_path);
 
         let mut ga = format!(
             "{}\n\" WINDOW_SIZE 3\n\" DISALLOW_REUSE\n\" TOTP_AUTH\n",

@@ -324,9 +324,6 @@ fn check_answer(
                 }
                 message.push(')');
             }
-            if let Some(e) = recorded.unrecorded {
-                message.push_str(&format!("; the failure was not recorded: {e}"));
-            }
             Decision::new(Outcome::Denied, message)
         }
     }

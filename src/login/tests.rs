@@ -451,17 +451,23 @@ fn a_success_that_cannot_be_burned_is_no_success() {
 }
 
 #[test]
-fn a_failure_that_cannot_be_recorded_is_still_refused_and_logged() {
-    let store = MemoryStore::new(Some(enrolled()));
-    store.fail_at(Step::Write);
-    let decision = login(&store, &options(&[]), asks(&wrong_code()));
-    assert_eq!(decision.outcome, Outcome::Denied);
+fn a_failure_that_cannot_be_recorded_gets_what_a_success_that_cannot_be_burned_gets() {
+    // No oracle on a full or read-only disk: a right and a wrong code, the same answer.
+    let wrong = MemoryStore::new(Some(enrolled()));
+    wrong.fail_at(Step::Write);
+    let refused = login(&wrong, &options(&[]), asks(&wrong_code()));
+    let right = MemoryStore::new(Some(enrolled()));
+    right.fail_at(Step::Write);
+    let unburned = login(&right, &options(&[]), asks(&code_at(NOW)));
+    assert_eq!(refused.outcome, Outcome::Unavailable);
+    assert_eq!(unburned.outcome, Outcome::Unavailable);
+    assert_eq!(refused.message, unburned.message);
     assert!(
-        decision
+        refused
             .message
-            .starts_with("refused alice: wrong code (1 consecutive failures); the failure was not recorded: cannot replace /memory/state.toml"),
+            .starts_with("cannot check alice: cannot replace /memory/state.toml"),
         "{}",
-        decision.message
+        refused.message
     );
 }
 

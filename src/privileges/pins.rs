@@ -42,7 +42,7 @@ fn root_keeps_its_identity_for_its_own_files() {
     let root = Identity {
         uid: Uid::from_raw(0),
         gid: Gid::from_raw(0),
-        groups: vec![0],
+        name: CString::new("root").unwrap(),
     };
     assert!(root.assume().unwrap().saved.is_none());
 }
@@ -54,7 +54,7 @@ fn another_users_identity_is_assumed_and_restored() {
         let other = Identity {
             uid: Uid::from_raw(54321),
             gid: Gid::from_raw(54321),
-            groups: vec![],
+            name: CString::new("pam-totp-pins-nobody").unwrap(),
         };
         assert!(other.assume().unwrap().saved.is_none());
         return;
@@ -63,7 +63,7 @@ fn another_users_identity_is_assumed_and_restored() {
     let other = Identity {
         uid: Uid::from_raw(54321),
         gid: Gid::from_raw(54321),
-        groups: vec![54321],
+        name: CString::new("pam-totp-pins-nobody").unwrap(),
     };
     {
         let guard = other.assume().unwrap();

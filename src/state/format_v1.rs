@@ -55,7 +55,7 @@ pub(super) struct FileV1 {
 
 #[derive(Clone, Copy, Default, Serialize, Deserialize)]
 #[allow(clippy::upper_case_acronyms)]
-enum AlgorithmV1 {
+pub(super) enum AlgorithmV1 {
     #[default]
     SHA1,
     SHA256,
@@ -87,9 +87,48 @@ enum MethodV1 {
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RecoveryCodeV1 {
+pub(super) struct RecoveryCodeV1 {
     id: String,
     hash: String,
+}
+
+// The enrollment file of version 2 stores these two the same way (`enrollment_v2.rs`).
+impl From<HashAlgorithm> for AlgorithmV1 {
+    fn from(algorithm: HashAlgorithm) -> Self {
+        match algorithm {
+            HashAlgorithm::SHA1 => AlgorithmV1::SHA1,
+            HashAlgorithm::SHA256 => AlgorithmV1::SHA256,
+            HashAlgorithm::SHA512 => AlgorithmV1::SHA512,
+        }
+    }
+}
+
+impl From<AlgorithmV1> for HashAlgorithm {
+    fn from(algorithm: AlgorithmV1) -> Self {
+        match algorithm {
+            AlgorithmV1::SHA1 => HashAlgorithm::SHA1,
+            AlgorithmV1::SHA256 => HashAlgorithm::SHA256,
+            AlgorithmV1::SHA512 => HashAlgorithm::SHA512,
+        }
+    }
+}
+
+impl From<&RecoveryCodeHash> for RecoveryCodeV1 {
+    fn from(code: &RecoveryCodeHash) -> Self {
+        RecoveryCodeV1 {
+            id: code.id.clone(),
+            hash: code.hash.clone(),
+        }
+    }
+}
+
+impl From<RecoveryCodeV1> for RecoveryCodeHash {
+    fn from(code: RecoveryCodeV1) -> Self {
+        RecoveryCodeHash {
+            id: code.id,
+            hash: code.hash,
+        }
+    }
 }
 
 fn default_digits() -> u8 {

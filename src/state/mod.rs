@@ -1,6 +1,10 @@
-//! A user's state: the in-memory model ([`model`]) and its on-disk formats, chosen by
-//! version in [`format`] (today version 1, in [`format_v1`]; a version 2 goes beside it).
+//! A user's state: the in-memory model ([`model`]) and its on-disk formats. Version 1 is
+//! one TOML file ([`format`], [`format_v1`]); version 2 splits it by how often it changes:
+//! the enrollment file ([`enrollment_v2`], TOML, changed by enroll, new recovery codes and
+//! disable) and the counters record ([`counters_v2`], binary, changed by every login).
 
+pub mod counters_v2;
+pub mod enrollment_v2;
 pub mod format;
 mod format_v1;
 pub mod model;

@@ -1,4 +1,4 @@
-//! The filesystem store: one state file per user.
+//! The filesystem store: one state per user, in state format v2 (two files) or v1 (one).
 //!
 //! - The path comes from the `secret=` template ([`SecretPath`]). The part fixed by the admin
 //!   (the home, or the template's prefix before the first `%`) is opened as is; every
@@ -6,32 +6,43 @@
 //!   ([`safe_fs`]).
 //! - Files below a home are touched as the user ([`Identity::assume`]); root-owned storage
 //!   is touched as the process and must belong to it.
-//! - A change is made under an OFD lock on a separate lock file: read, decide, write a temp
-//!   file (O_EXCL|O_NOFOLLOW), fsync it, rename it over the state, fsync the directory. A
-//!   crash leaves the old state or the new one; a crashed holder's lock dies with its file
-//!   descriptor, and a stale temp file is removed by the next writer.
+//! - Every change is made under an OFD lock on a separate lock file, waited for at most
+//!   [`LOCK_WAIT`]. A login changes only the counters: one pwrite of a 4 KiB record over
+//!   the older of the two in the counters file, then fdatasync, before it returns
+//!   ([`counters_file`]). Enroll, new recovery codes and the conversion of a v1 state write
+//!   a new enrollment ([`migrate_v1::replace_enrollment`]): counters first, then the
+//!   enrollment file by temp file, fsync, rename, fsync of the directory. A crash leaves the
+//!   old state or the new one; a crashed holder's lock dies with its file descriptor, and a
+//!   stale temp file (or directory) is removed, or stepped around, by the next writer.
 
+use super::counters_file::{self, CountersError};
+use super::migrate_v1::{self, CountersTarget, Names, Step};
 use super::transaction::{Backend, Create, Locked};
 use crate::config::{Options, SecretPath};
 use crate::error::{Error, Result};
 use crate::privileges::{Account, Identity, IdentityGuard};
 use crate::safe_fs::{self, Expect, Kind, OpenFailure, Owner, ReadFailure, Violation};
 use crate::state::State;
+use crate::state::counters_v2::{Counters, EnrollmentId, Picked, RECORD_SIZE, RecoveryId, pick};
+use crate::state::enrollment_v2::{self, Enrollment};
 use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, fcntl, renameat};
+use nix::fcntl::{FcntlArg, fcntl};
 use nix::unistd::{Uid, UnlinkatFlags, fsync, linkat, unlinkat};
 use std::cell::RefCell;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
 /// No state file is anywhere near this; a larger one is refused before it is read.
 pub(crate) const MAX_STATE_SIZE: u64 = 64 * 1024;
 const LOCK_SUFFIX: &str = ".lock";
-const TEMP_SUFFIX: &str = ".tmp";
+/// How long a change waits for another holder of the lock (a login takes milliseconds; a
+/// stopped or hung holder must not block every later login of the user; 16 recovery-code
+/// logins of one user at once, one argon2 check each under the lock, fit on a loaded machine).
+pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// A user's state file and the rules for touching it.
 #[derive(Debug, Clone)]
@@ -46,25 +57,141 @@ pub struct FsStore {
     identity: Option<Identity>,
     in_home: bool,
     path: PathBuf,
+    names: Names,
     last_parsed: ParseCache,
+    /// The state's directory as the read before prompting opened and checked it: the
+    /// login's locked read-decide-write then starts from it, one directory walk per login.
+    walked: WalkedDir,
+}
+
+#[derive(Debug, Default)]
+struct WalkedDir(RefCell<Option<OwnedFd>>);
+
+impl Clone for WalkedDir {
+    fn clone(&self) -> Self {
+        WalkedDir::default()
+    }
+}
+
+/// A state file's contents, parsed: a whole v1 state, or a v2 enrollment.
+#[derive(Clone)]
+enum Parsed {
+    V1(State),
+    V2(Enrollment),
+}
+
+/// What was read: the state, and for v2 the counters file open and its current record.
+enum OnDisk {
+    V1(State),
+    V2(V2),
+}
+
+struct V2 {
+    enrollment: Enrollment,
+    counters: File,
+    current: Picked,
+}
+
+impl V2 {
+    /// The model: the enrollment with the counters applied (burned codes left out).
+    fn state(&self) -> State {
+        let counters = &self.current.record.counters;
+        State {
+            secret: self.enrollment.secret.clone(),
+            algorithm: self.enrollment.algorithm,
+            digits: self.enrollment.digits,
+            period: self.enrollment.period,
+            last_step: counters.last_step,
+            throttle: counters.throttle.clone(),
+            last_success: counters.last_success,
+            recovery_codes: self
+                .enrollment
+                .recovery_codes
+                .iter()
+                .filter(|code| !counters.burned().iter().any(|b| b.as_str() == code.id))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// The counters that make `state` out of this enrollment, or `None` when `state` is
+    /// another enrollment (new secret, parameters or recovery codes): that is a new
+    /// enrollment file. Codes missing from `state` are burned; none can come back.
+    fn counters_for(&self, state: &State) -> Option<Counters> {
+        let e = &self.enrollment;
+        if state.secret != e.secret
+            || state.algorithm != e.algorithm
+            || state.digits != e.digits
+            || state.period != e.period
+            || !state
+                .recovery_codes
+                .iter()
+                .all(|code| e.recovery_codes.contains(code))
+        {
+            return None;
+        }
+        let mut counters = self.current.record.counters.clone();
+        counters.last_step = state.last_step;
+        counters.throttle = state.throttle.clone();
+        counters.last_success = state.last_success;
+        for code in &e.recovery_codes {
+            if !state.recovery_codes.iter().any(|c| c.id == code.id) {
+                // The enrollment holds at most as many codes as the list has room for.
+                counters.burn(RecoveryId::parse(&code.id)?).ok()?;
+            }
+        }
+        Some(counters)
+    }
 }
 
 /// The last bytes read and what they parsed to. A login reads the state twice (before
 /// prompting, then under the lock); when nothing changed in between, the second read
-/// skips parsing and validating it again.
+/// skips parsing and validating it again (the enrollment's TOML, the counters' checksums).
 #[derive(Default)]
-struct ParseCache(RefCell<Option<(Zeroizing<Vec<u8>>, State)>>);
+struct ParseCache {
+    state: RefCell<Option<(Zeroizing<Vec<u8>>, Parsed)>>,
+    counters: RefCell<Option<(Vec<u8>, EnrollmentId, Picked)>>,
+}
 
 impl ParseCache {
-    fn parse(&self, bytes: Zeroizing<Vec<u8>>, path: &Path) -> Result<State> {
-        if let Some((cached, state)) = &*self.0.borrow()
+    fn parse(&self, bytes: Zeroizing<Vec<u8>>, path: &Path) -> Result<Parsed> {
+        if let Some((cached, parsed)) = &*self.state.borrow()
             && **cached == *bytes
         {
-            return Ok(state.clone());
+            return Ok(parsed.clone());
         }
-        let state = State::parse(&bytes, path)?;
-        *self.0.borrow_mut() = Some((bytes, state.clone()));
-        Ok(state)
+        // Everything this build writes starts with its version line: no second parse to
+        // tell the versions apart.
+        let parsed = if bytes.starts_with(b"version = 2\n") {
+            Parsed::V2(Enrollment::parse(&bytes, path)?)
+        } else {
+            match State::parse(&bytes, path) {
+                Ok(state) => Parsed::V1(state),
+                Err(e) => match enrollment_v2::file_version(&bytes) {
+                    Some(enrollment_v2::VERSION) => Parsed::V2(Enrollment::parse(&bytes, path)?),
+                    _ => return Err(e),
+                },
+            }
+        };
+        *self.state.borrow_mut() = Some((bytes, parsed.clone()));
+        Ok(parsed)
+    }
+
+    fn pick(
+        &self,
+        bytes: Vec<u8>,
+        expected: &EnrollmentId,
+    ) -> std::result::Result<Picked, CountersError> {
+        if let Some((cached, id, picked)) = &*self.counters.borrow()
+            && *cached == bytes
+            && id == expected
+        {
+            return Ok(picked.clone());
+        }
+        let (a, b) = bytes.split_at(RECORD_SIZE);
+        let picked = pick(a, b, expected).map_err(CountersError::NoRecord)?;
+        *self.counters.borrow_mut() = Some((bytes, *expected, picked.clone()));
+        Ok(picked)
     }
 }
 
@@ -81,6 +208,13 @@ impl std::fmt::Debug for ParseCache {
     }
 }
 
+/// Whether the counters file is opened to be written (under the lock) or only read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
+
 impl FsStore {
     /// The store of `account` under the options' `secret=` template.
     pub fn for_account(options: &Options, account: &Account) -> Result<FsStore> {
@@ -94,6 +228,8 @@ impl FsStore {
         let mut path = resolved.anchor.clone();
         path.extend(&resolved.dirs);
         path.push(&resolved.file);
+        let names = Names::for_state_file(&path)
+            .ok_or_else(|| Error::BadOption(format!("secret={}: no file name", path.display())))?;
         let (owner, identity) = if resolved.in_home {
             (account.uid, Some(account.identity()?))
         } else {
@@ -108,7 +244,9 @@ impl FsStore {
             identity,
             in_home: resolved.in_home,
             path,
+            names,
             last_parsed: ParseCache::default(),
+            walked: WalkedDir::default(),
         })
     }
 
@@ -203,8 +341,10 @@ impl FsStore {
         Ok(Some(dir))
     }
 
-    /// Reads and parses the state file in `dir`; `None` if it does not exist.
-    fn read_in(&self, dir: &OwnedFd) -> Result<Option<State>> {
+    /// Reads and parses the state in `dir`; `None` if it does not exist. A v2 state's
+    /// counters file is opened for `access` and kept open (the login's write goes through
+    /// it, under the lock).
+    fn read_in(&self, dir: &OwnedFd, access: Access) -> Result<Option<OnDisk>> {
         let fd = match safe_fs::open_file_in(dir, &self.file) {
             Ok(fd) => fd,
             Err(Errno::ENOENT) => return Ok(None),
@@ -224,7 +364,65 @@ impl FsStore {
             }
             Err(ReadFailure::Io(e)) => return Err(Error::io(&self.path, "read", e)),
         };
-        self.last_parsed.parse(bytes, &self.path).map(Some)
+        let enrollment = match self.last_parsed.parse(bytes, &self.path)? {
+            Parsed::V1(state) => return Ok(Some(OnDisk::V1(state))),
+            Parsed::V2(enrollment) => enrollment,
+        };
+        let counters_path = self.names.path_of(&self.names.counters);
+        let counters = match self.open_counters(dir, access)? {
+            Some(file) => file,
+            None => {
+                return Err(Error::corrupt(
+                    &counters_path,
+                    "counters file is missing; logins are refused because the replay guard \
+                     is lost: restore it from a backup, or (as root) run \
+                     `pam-totp --user NAME disable` and enroll again",
+                ));
+            }
+        };
+        let current = self
+            .load_counters(&counters, &enrollment.id)
+            .map_err(|e| e.into_error(&counters_path))?;
+        Ok(Some(OnDisk::V2(V2 {
+            enrollment,
+            counters,
+            current,
+        })))
+    }
+
+    /// Opens the counters file beside the state, as checked as the state file itself and
+    /// with one link only; `None` if it does not exist.
+    fn open_counters(&self, dir: &OwnedFd, access: Access) -> Result<Option<File>> {
+        let name = &self.names.counters;
+        let path = self.names.path_of(name);
+        let opened = match access {
+            Access::Read => safe_fs::open_file_in(dir, name),
+            Access::Write => safe_fs::open_rw_in(dir, name),
+        };
+        let fd = match opened {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(e) => return Err(self.open_error(dir, name, e, "open")),
+        };
+        let stat = self.check_file(&fd, &path)?;
+        if stat.st_nlink != 1 {
+            return Err(Error::Unsafe {
+                problem: format!("has {} hard links, not 1", stat.st_nlink),
+                fix: format!("remove the other links to {}", path.display()),
+                path,
+            });
+        }
+        Ok(Some(File::from(fd)))
+    }
+
+    /// The current record of enrollment `expected` in the counters file.
+    fn load_counters(
+        &self,
+        file: &File,
+        expected: &EnrollmentId,
+    ) -> std::result::Result<Picked, CountersError> {
+        let both = counters_file::read_both(file)?;
+        self.last_parsed.pick(both, expected)
     }
 
     fn check_dir(&self, fd: &OwnedFd, path: &Path) -> Result<()> {
@@ -335,45 +533,119 @@ impl Backend for FsStore {
 
     /// Reads the state without locking (to decide before prompting); `None` if not enrolled.
     fn load(&self) -> Result<Option<State>> {
-        let _as_user = self.assume_identity()?;
-        let Some(dir) = self.open_dirs(Create::No)? else {
-            return Ok(None);
-        };
-        self.read_in(&dir)
+        let mut as_user = self.assume_identity()?;
+        with_groups_if_refused(&mut as_user, || {
+            let Some(dir) = self.open_dirs(Create::No)? else {
+                return Ok(None);
+            };
+            let read = self.read_in(&dir, Access::Read);
+            *self.walked.0.borrow_mut() = Some(dir);
+            let walked = self.walked.0.borrow();
+            let Some(dir) = walked.as_ref() else {
+                return Err(Error::Internal("directory just kept is gone".into()));
+            };
+            match read {
+                Ok(read) => Ok(read.map(|on_disk| on_disk.state())),
+                // Without the lock, a change may have replaced the enrollment between the
+                // reads of the two files, or two logins may have written both blocks during
+                // the read: read once more before calling the counters bad. Never under the
+                // lock.
+                Err(Error::Corrupt { .. }) => {
+                    Ok(self.read_in(dir, Access::Read)?.map(|d| d.state()))
+                }
+                Err(e) => Err(e),
+            }
+        })
     }
 
-    /// Takes the lock for a read-decide-write cycle. Errors with `NotEnrolled` if the
-    /// directory does not exist, unless `create` (enrollment) makes it, mode 0700.
+    /// Takes the lock for a read-decide-write cycle, waiting at most [`LOCK_WAIT`]. Errors
+    /// with `NotEnrolled` if the directory does not exist, unless `create` (enrollment)
+    /// makes it, mode 0700.
     fn lock(&self, create: Create) -> Result<Box<dyn Locked + '_>> {
-        let as_user = self.assume_identity()?;
-        let dir = self
-            .open_dirs(create)?
-            .ok_or_else(|| Error::NotEnrolled(self.path.clone()))?;
+        let mut as_user = self.assume_identity()?;
         let lock_name = self.sibling(LOCK_SUFFIX);
         let lock_path = self.path_of(&lock_name);
-        let lock = safe_fs::open_lock_in(&dir, &lock_name)
-            .map_err(|e| self.open_error(&dir, &lock_name, e, "open lock file"))?;
-        self.check_file(&lock, &lock_path)?;
-        let whole_file = libc::flock {
-            l_type: libc::F_WRLCK as libc::c_short,
-            l_whence: libc::SEEK_SET as libc::c_short,
-            l_start: 0,
-            l_len: 0,
-            l_pid: 0,
-        };
-        loop {
-            match fcntl(&lock, FcntlArg::F_OFD_SETLKW(&whole_file)) {
-                Ok(_) => break,
-                Err(Errno::EINTR) => continue,
-                Err(e) => return Err(Error::io(&lock_path, "lock", e)),
-            }
-        }
+        let walked = self.walked.0.borrow_mut().take();
+        let (dir, lock) = with_groups_if_refused(&mut as_user, || {
+            let dir = match walked.as_ref().map(OwnedFd::try_clone) {
+                Some(Ok(dir)) => dir,
+                _ => self
+                    .open_dirs(create)?
+                    .ok_or_else(|| Error::NotEnrolled(self.path.clone()))?,
+            };
+            let lock = safe_fs::open_lock_in(&dir, &lock_name)
+                .map_err(|e| self.open_error(&dir, &lock_name, e, "open lock file"))?;
+            self.check_file(&lock, &lock_path)?;
+            Ok((dir, lock))
+        })?;
+        take_lock(&lock, &lock_path, LOCK_WAIT)?;
         Ok(Box::new(FsLocked {
             store: self,
             dir,
+            read: RefCell::new(None),
             _lock: lock,
             _as_user: as_user,
         }))
+    }
+}
+
+/// Runs `access` as the user with the primary group; if that was refused (EACCES), once
+/// more with the user's supplementary groups too (a home or directory that only a group
+/// of the user may enter). Most logins never resolve the group list.
+fn with_groups_if_refused<T>(
+    as_user: &mut Option<IdentityGuard>,
+    access: impl Fn() -> Result<T>,
+) -> Result<T> {
+    let result = access();
+    let refused = matches!(
+        &result,
+        Err(Error::Io { source, .. }) if source.raw_os_error() == Some(libc::EACCES)
+    );
+    if refused
+        && let Some(guard) = as_user.as_mut()
+        && guard.widen()?
+    {
+        return access();
+    }
+    result
+}
+
+/// Takes the OFD write lock on `lock`, polling with a growing pause for at most `wait`.
+fn take_lock(lock: &OwnedFd, path: &Path, wait: Duration) -> Result<()> {
+    let whole_file = libc::flock {
+        l_type: libc::F_WRLCK as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    };
+    let deadline = Instant::now() + wait;
+    let mut pause = Duration::from_micros(200);
+    loop {
+        match fcntl(lock, FcntlArg::F_OFD_SETLK(&whole_file)) {
+            Ok(_) => return Ok(()),
+            Err(Errno::EAGAIN | Errno::EACCES | Errno::EINTR) => {}
+            Err(e) => return Err(Error::io(path, "lock", e)),
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(Error::io(
+                path,
+                "lock (another process has held it for 10 s; a stopped login?)",
+                Errno::ETIMEDOUT,
+            ));
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+impl OnDisk {
+    fn state(&self) -> State {
+        match self {
+            OnDisk::V1(state) => state.clone(),
+            OnDisk::V2(v2) => v2.state(),
+        }
     }
 }
 
@@ -382,6 +654,8 @@ impl Backend for FsStore {
 struct FsLocked<'a> {
     store: &'a FsStore,
     dir: OwnedFd,
+    /// What the last `read` found: a write that only changes counters goes through it.
+    read: RefCell<Option<OnDisk>>,
     _lock: OwnedFd,
     // Last: fields drop in order, so the identity is restored after the files are closed.
     _as_user: Option<IdentityGuard>,
@@ -389,42 +663,43 @@ struct FsLocked<'a> {
 
 impl Locked for FsLocked<'_> {
     fn read(&self) -> Result<Option<State>> {
-        self.store.read_in(&self.dir)
+        let on_disk = self.store.read_in(&self.dir, Access::Write)?;
+        let state = on_disk.as_ref().map(OnDisk::state);
+        *self.read.borrow_mut() = on_disk;
+        Ok(state)
     }
 
-    /// Replaces the state atomically: temp file, fsync, rename, fsync of the directory.
-    /// On error the old state is intact and the temp file gone.
+    /// Records `state`. The counters of the enrollment just read: one pwrite + fdatasync.
+    /// Anything else (v1, a new enrollment, new recovery codes): a new enrollment, crash-safe.
+    /// On error the old state is intact.
     fn write(&self, state: &State) -> Result<()> {
-        let text = state.to_toml()?;
-        let temp = self.store.sibling(TEMP_SUFFIX);
-        let temp_path = self.store.path_of(&temp);
-        // Under the lock no one else writes, so a temp file here is a crash's leftover.
-        match unlinkat(&self.dir, temp.as_os_str(), UnlinkatFlags::NoRemoveDir) {
-            Ok(()) | Err(Errno::ENOENT) => {}
-            Err(e) => return Err(Error::io(&temp_path, "remove stale", e)),
+        let store = self.store;
+        if self.read.borrow().is_none() {
+            // Enroll writes without reading: look at what is there, damaged or not, to
+            // know where the new counters may go without breaking the old ones.
+            let _ = self.read();
         }
-        let fd = safe_fs::create_new_in(&self.dir, &temp)
-            .map_err(|e| Error::io(&temp_path, "create", e))?;
-        let result = write_durably(File::from(fd), text.as_bytes(), &temp_path).and_then(|()| {
-            renameat(
-                &self.dir,
-                temp.as_os_str(),
-                &self.dir,
-                self.store.file.as_os_str(),
-            )
-            .map_err(|e| Error::io(&self.store.path, "replace", e))?;
-            fsync(&self.dir).map_err(|e| {
-                Error::io(
-                    self.store.path.parent().unwrap_or(Path::new("/")),
-                    "sync",
-                    e,
-                )
-            })
-        });
-        if result.is_err() {
-            let _ = unlinkat(&self.dir, temp.as_os_str(), UnlinkatFlags::NoRemoveDir);
+        let mut read = self.read.borrow_mut();
+        if let Some(OnDisk::V2(v2)) = &mut *read
+            && let Some(counters) = v2.counters_for(state)
+        {
+            let path = store.names.path_of(&store.names.counters);
+            v2.current = counters_file::update(&v2.counters, &v2.current, counters)
+                .map_err(|e| e.into_error(&path))?;
+            return Ok(());
         }
-        result
+        let target = match &*read {
+            Some(OnDisk::V2(v2)) => CountersTarget::InPlace {
+                file: &v2.counters,
+                keep: v2.current.slot,
+            },
+            _ => CountersTarget::New,
+        };
+        let written =
+            migrate_v1::replace_enrollment(&self.dir, &store.names, state, target, Step::Done);
+        // Whatever happened, the next write reads again.
+        *read = None;
+        written
     }
 
     /// A second hard link to the state file (the same file: owner and mode kept), made new;
@@ -456,24 +731,53 @@ impl Locked for FsLocked<'_> {
         Err(Error::Internal("too many damaged copies kept aside".into()))
     }
 
-    /// Removes the state file (the lock file stays: removing it would race other lockers).
+    /// Removes the state: the enrollment file (the commit point), then its counters (the
+    /// lock file stays: removing it would race other lockers).
     fn remove(&self) -> Result<bool> {
+        *self.read.borrow_mut() = None;
+        let store = self.store;
         match unlinkat(
             &self.dir,
-            self.store.file.as_os_str(),
+            store.file.as_os_str(),
             UnlinkatFlags::NoRemoveDir,
         ) {
             Ok(()) => {}
             Err(Errno::ENOENT) => return Ok(false),
-            Err(e) => return Err(Error::io(&self.store.path, "remove", e)),
+            Err(e) => return Err(Error::io(&store.path, "remove", e)),
         }
-        fsync(&self.dir).map_err(|e| Error::io(&self.store.path, "sync directory of", e))?;
+        fsync(&self.dir).map_err(|e| Error::io(&store.path, "sync directory of", e))?;
+        // Left behind, it would be ignored (no enrollment names its id); remove it anyway.
+        let _ = unlinkat(
+            &self.dir,
+            store.names.counters.as_os_str(),
+            UnlinkatFlags::NoRemoveDir,
+        );
         Ok(true)
     }
 }
 
-fn write_durably(mut file: File, bytes: &[u8], path: &Path) -> Result<()> {
-    file.write_all(bytes)
-        .map_err(|e| Error::io(path, "write", e))?;
-    file.sync_all().map_err(|e| Error::io(path, "sync", e))
+/// Reads the state at `path`, in either version, as the process: for tests and
+/// diagnostics that look at a state from outside. The directory must belong to the owner
+/// of the state; every other check of a login applies.
+pub fn read_state_file(path: &Path) -> Result<Option<State>> {
+    let names = Names::for_state_file(path)
+        .ok_or_else(|| Error::BadOption(format!("{}: no file name", path.display())))?;
+    let anchor = path.parent().unwrap_or(Path::new("/")).to_owned();
+    let dir = safe_fs::open_trusted_dir(&anchor).map_err(|e| Error::io(&anchor, "open", e))?;
+    let owner = safe_fs::inspect(&dir)
+        .map_err(|e| Error::io(&anchor, "inspect", e))?
+        .st_uid;
+    let store = FsStore {
+        anchor,
+        dirs: Vec::new(),
+        file: names.state.clone(),
+        owner: Uid::from_raw(owner),
+        identity: None,
+        in_home: true,
+        path: path.to_owned(),
+        names,
+        last_parsed: ParseCache::default(),
+        walked: WalkedDir::default(),
+    };
+    store.load()
 }

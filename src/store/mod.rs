@@ -9,10 +9,12 @@
 //! - `memory::MemoryStore` (feature `testing`, and unit tests): in memory, with failures on
 //!   demand.
 
+pub(crate) mod counters_file;
 pub mod fs;
 pub mod helper;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
+pub(crate) mod migrate_v1;
 #[cfg(test)]
 mod pins;
 pub mod transaction;
@@ -42,8 +44,6 @@ pub enum Prepared {
 #[derive(Debug)]
 pub struct Recorded {
     pub verdict: Verdict,
-    /// A failure that could not be written down (the answer is refused all the same).
-    pub unrecorded: Option<Error>,
 }
 
 /// What a change of an enrollment needs first.
@@ -119,9 +119,9 @@ pub trait Store {
     /// Before prompting: whether to ask, and for how many digits.
     fn prepare(&self, now: u64) -> Result<Prepared>;
 
-    /// Checks `answer` and records the result atomically: an accepted code is burned (if
-    /// that cannot be written, this is an error, never a success); a wrong one is counted
-    /// when `count` says so. `Error::NotEnrolled` when the enrollment went away.
+    /// Checks `answer` and records the result atomically: an accepted code is burned, a
+    /// wrong one is counted when `count` says so; if that cannot be written, this is an
+    /// error for either, never a success. `Error::NotEnrolled` when the enrollment went away.
     fn check_and_record(
         &self,
         answer: &SecretString,

@@ -89,25 +89,14 @@ impl<B: Backend> Store for B {
             .read()?
             .ok_or_else(|| Error::NotEnrolled(Backend::location(self).to_owned()))?;
         let verdict = policy::judge(&mut state, answer, now, policy, count)?;
-        if !verdict.changes_state(count) {
-            return Ok(Recorded {
-                verdict,
-                unrecorded: None,
-            });
+        if verdict.changes_state(count) {
+            // A success that cannot be burned is no success; a failure that cannot be
+            // counted is the same error, with the same message: were it a plain "wrong
+            // code", a full or read-only disk would tell right codes from wrong ones,
+            // unthrottled.
+            locked.write(&state)?;
         }
-        match locked.write(&state) {
-            Ok(()) => Ok(Recorded {
-                verdict,
-                unrecorded: None,
-            }),
-            // A success that cannot be burned is no success.
-            Err(e) if verdict.accepted() => Err(e),
-            // A failure that cannot be recorded is still a failure; the caller logs it.
-            Err(e) => Ok(Recorded {
-                verdict,
-                unrecorded: Some(e),
-            }),
-        }
+        Ok(Recorded { verdict })
     }
 
     fn enrolled(&self) -> Result<Option<Enrolled>> {

@@ -1,0 +1,268 @@
+//! State v2, the part that changes only on enroll, new recovery codes and disable: the
+//! enrollment file. TOML like v1, without the counters (they live in the counters file,
+//! `state/counters_v2.rs`), plus the enrollment id that ties the two files together.
+//!
+//! ```toml
+//! version = 2
+//! enrollment_id = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"   # 16 random bytes, hex
+//! secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+//! algorithm = "SHA1"
+//! digits = 6
+//! period = 30
+//!
+//! [[recovery_codes]]
+//! id = "K7QF"
+//! hash = "$argon2id$v=19$m=19456,t=2,p=1$…"
+//! ```
+//!
+//! A recovery code used since the file was written stays in `recovery_codes`: its id is in
+//! the counters' burned list, so using it costs one write of the counters, not a rewrite of
+//! this file. Making new codes gives a new enrollment id, which starts a new burned list.
+
+use super::counters_v2::EnrollmentId;
+use super::format_v1::{AlgorithmV1, RecoveryCodeV1};
+use crate::error::{Error, Result, line_of};
+use crate::otp::HashAlgorithm;
+use crate::recovery::RecoveryCodeHash;
+use crate::secret::SecretString;
+use crate::state::model::{State, Throttle};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use zeroize::Zeroizing;
+
+pub const VERSION: u32 = 2;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enrollment {
+    pub id: EnrollmentId,
+    /// The TOTP secret in base32.
+    pub secret: SecretString,
+    pub algorithm: HashAlgorithm,
+    pub digits: u8,
+    pub period: u64,
+    pub recovery_codes: Vec<RecoveryCodeHash>,
+}
+
+/// The file as TOML sees it; every field required, nothing unknown.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    version: u32,
+    enrollment_id: String,
+    secret: SecretString,
+    algorithm: AlgorithmV1,
+    digits: u8,
+    period: u64,
+    #[serde(default)]
+    recovery_codes: Vec<RecoveryCodeV1>,
+}
+
+/// Only the version, to tell a v1 file from a v2 one before parsing either.
+#[derive(Deserialize)]
+struct VersionOnly {
+    version: u32,
+}
+
+/// The `version` of a state or enrollment file; `None` if it is not TOML with an integer
+/// `version` (the version's own parser then says what is wrong).
+pub fn file_version(bytes: &[u8]) -> Option<u32> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    toml::from_str::<VersionOnly>(text).ok().map(|v| v.version)
+}
+
+impl Enrollment {
+    /// The enrollment part of a v1 state, under a new id: what converting it keeps.
+    pub fn from_v1(state: &State, id: EnrollmentId) -> Enrollment {
+        Enrollment {
+            id,
+            secret: state.secret.clone(),
+            algorithm: state.algorithm,
+            digits: state.digits,
+            period: state.period,
+            recovery_codes: state.recovery_codes.clone(),
+        }
+    }
+
+    /// Parses and validates an enrollment file's bytes; `path` is only for messages, which
+    /// never quote the file.
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Enrollment> {
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| Error::corrupt(path, format!("not UTF-8 (byte {})", e.valid_up_to())))?;
+        let file: File = toml::from_str(text).map_err(|e| {
+            Error::corrupt(
+                path,
+                format!("not a valid enrollment file{}", line_of(text, e.span())),
+            )
+        })?;
+        if file.version != VERSION {
+            return Err(Error::corrupt(
+                path,
+                format!(
+                    "version {} is not an enrollment file (version {VERSION})",
+                    file.version
+                ),
+            ));
+        }
+        let id = EnrollmentId::from_hex(&file.enrollment_id)
+            .ok_or_else(|| Error::corrupt(path, "enrollment_id is not 32 lowercase hex digits"))?;
+        let enrollment = Enrollment {
+            id,
+            secret: file.secret,
+            algorithm: file.algorithm.into(),
+            digits: file.digits,
+            period: file.period,
+            recovery_codes: file.recovery_codes.into_iter().map(Into::into).collect(),
+        };
+        enrollment
+            .validate()
+            .map_err(|problem| Error::corrupt(path, problem))?;
+        Ok(enrollment)
+    }
+
+    /// The file's text. Zeroizing: it holds the secret.
+    pub fn to_toml(&self) -> Result<Zeroizing<String>> {
+        let file = File {
+            version: VERSION,
+            enrollment_id: self.id.to_hex(),
+            secret: self.secret.clone(),
+            algorithm: self.algorithm.into(),
+            digits: self.digits,
+            period: self.period,
+            recovery_codes: self.recovery_codes.iter().map(Into::into).collect(),
+        };
+        toml::to_string(&file)
+            .map(Zeroizing::new)
+            .map_err(|e| Error::Internal(format!("serializing enrollment: {e}")))
+    }
+
+    /// The same checks as a v1 file's, by running v1's validation on these fields: the
+    /// rules for secret, digits, period and recovery hashes cannot drift apart.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        self.as_v1_fields().validate()
+    }
+
+    fn as_v1_fields(&self) -> State {
+        State {
+            secret: self.secret.clone(),
+            algorithm: self.algorithm,
+            digits: self.digits,
+            period: self.period,
+            last_step: None,
+            throttle: Throttle::default(),
+            last_success: None,
+            recovery_codes: self.recovery_codes.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recovery as codes;
+
+    const PATH: &str = "/home/u/.config/pam-totp/state.toml";
+
+    fn sample() -> Enrollment {
+        let (_, hashes) = codes::new_recovery_codes(2).unwrap();
+        Enrollment {
+            id: EnrollmentId([0x3c; 16]),
+            secret: SecretString::new("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".into()),
+            algorithm: HashAlgorithm::SHA256,
+            digits: 8,
+            period: 60,
+            recovery_codes: hashes,
+        }
+    }
+
+    fn parse(text: &str) -> Result<Enrollment> {
+        Enrollment::parse(text.as_bytes(), Path::new(PATH))
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let enrollment = sample();
+        let text = enrollment.to_toml().unwrap();
+        assert!(text.starts_with("version = 2\n"), "{}", *text);
+        assert_eq!(parse(&text).unwrap(), enrollment);
+        assert_eq!(file_version(text.as_bytes()), Some(2));
+    }
+
+    #[test]
+    fn a_v1_file_is_not_an_enrollment_file() {
+        let v1 = "version = 1\nsecret = \"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\"\n";
+        assert_eq!(file_version(v1.as_bytes()), Some(1));
+        let err = parse(v1).unwrap_err().to_string();
+        assert!(err.contains("not a valid enrollment file"), "{err}");
+    }
+
+    #[test]
+    fn counters_and_unknown_fields_are_refused() {
+        let text = sample().to_toml().unwrap();
+        for extra in ["last_step = 5", "bogus = 1"] {
+            let err = parse(&format!("{extra}\n{}", *text))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("not a valid enrollment file"),
+                "{extra}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_values_are_refused_by_the_v1_rules_without_quoting_the_file() {
+        let text = sample().to_toml().unwrap();
+        let cases = [
+            ("digits = 8", "digits = 9", "digits"),
+            ("period = 60", "period = 0", "period"),
+            (
+                "secret = \"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\"",
+                "secret = \"TOPSECRETVALUE!!\"",
+                "base32",
+            ),
+            (
+                "enrollment_id = \"3c3c",
+                "enrollment_id = \"XX3c",
+                "enrollment_id",
+            ),
+            ("version = 2", "version = 3", "version 3"),
+        ];
+        for (from, to, expected) in cases {
+            assert!(text.contains(from), "{from}");
+            let err = parse(&text.replace(from, to)).unwrap_err().to_string();
+            assert!(err.contains(expected), "{to}: {err}");
+            assert!(!err.contains("TOPSECRET"), "{err}");
+        }
+    }
+
+    #[test]
+    fn conversion_from_v1_keeps_the_enrollment_fields() {
+        let (_, hashes) = codes::new_recovery_codes(1).unwrap();
+        let mut v1 = State::new(
+            SecretString::new("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".into()),
+            HashAlgorithm::SHA512,
+            7,
+            45,
+            hashes,
+        )
+        .unwrap();
+        v1.last_step = Some(9);
+        let id = EnrollmentId([1; 16]);
+        let enrollment = Enrollment::from_v1(&v1, id);
+        assert_eq!(enrollment.id, id);
+        assert_eq!(enrollment.secret, v1.secret);
+        assert_eq!(
+            (enrollment.algorithm, enrollment.digits, enrollment.period),
+            (HashAlgorithm::SHA512, 7, 45)
+        );
+        assert_eq!(enrollment.recovery_codes, v1.recovery_codes);
+    }
+
+    #[test]
+    fn non_utf8_and_empty_are_refused() {
+        assert!(Enrollment::parse(b"\xff", Path::new(PATH)).is_err());
+        assert!(Enrollment::parse(b"", Path::new(PATH)).is_err());
+        assert_eq!(file_version(b"\xff"), None);
+        assert_eq!(file_version(b"version = \"2\""), None);
+    }
+}
