@@ -168,6 +168,15 @@ fn record_success(state: &mut State, now: u64, method: Method) {
     state.last_success = Some(LastSuccess { time: now, method });
 }
 
+/// `state` as it is if the attempt being judged turns out wrong: what a change writes down
+/// before judging its proof (see `store::transaction`), so that stopping a write can never
+/// tell a right code from a wrong one.
+pub(crate) fn counted_as_failure(state: &State, now: u64, policy: Policy) -> State {
+    let mut counted = state.clone();
+    record_failure(&mut counted, now, policy.max_failures);
+    counted
+}
+
 fn record_failure(state: &mut State, now: u64, max_failures: u32) {
     let failures = state.throttle.failures.saturating_add(1);
     state.throttle.failures = failures;

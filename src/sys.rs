@@ -206,6 +206,51 @@ pub fn reset_resource_limits() -> io::Result<()> {
     Ok(())
 }
 
+/// Unblocks every signal. The signal mask is inherited across exec: a caller who blocked
+/// SIGALRM would keep the setuid helper's time limit from ever firing.
+pub fn unblock_all_signals() -> io::Result<()> {
+    // SAFETY: sigset_t is plain data; sigemptyset initialises the live local before
+    // sigprocmask reads it, and the old mask is not asked for (null is allowed).
+    let rc = unsafe {
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut())
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Closes every descriptor above standard error. The setuid helper uses only 0, 1 and 2; a
+/// caller's other open files must not stay open in a root process. Called before the
+/// helper opens anything of its own.
+pub fn close_descriptors_above_stderr() -> io::Result<()> {
+    // SAFETY: close_range(2) only closes descriptors; nothing of ours above 2 is open yet.
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    if rc == 0 {
+        return Ok(());
+    }
+    let error = io::Error::last_os_error();
+    if error.raw_os_error() != Some(libc::ENOSYS) {
+        return Err(error);
+    }
+    // Kernels before 5.9: close them one by one, up to the descriptor limit.
+    // SAFETY: sysconf takes an integer and returns one.
+    let max = unsafe { libc::sysconf(libc::_SC_OPEN_MAX) };
+    let max = if max < 0 {
+        1024
+    } else {
+        max.min(1 << 20) as c_int
+    };
+    for fd in 3..max {
+        // SAFETY: closing a descriptor number; EBADF for one that is not open is ignored.
+        unsafe { libc::close(fd) };
+    }
+    Ok(())
+}
+
 /// Puts `signal` back to its default action: a caller may have left it ignored, and ignored
 /// signals stay ignored across exec (the helper's alarm must end it).
 pub fn default_signal_action(signal: c_int) -> io::Result<()> {

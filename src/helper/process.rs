@@ -61,8 +61,12 @@ pub fn main() -> ExitCode {
             return ExitCode::from(EXIT_SETUP);
         }
     }
+    if sys::close_descriptors_above_stderr().is_err() {
+        return ExitCode::from(EXIT_SETUP);
+    }
     if sys::default_signal_action(libc::SIGALRM).is_err()
         || sys::default_signal_action(libc::SIGXFSZ).is_err()
+        || sys::unblock_all_signals().is_err()
     {
         return ExitCode::from(EXIT_SETUP);
     }

@@ -68,7 +68,9 @@ pub fn find_totp_step(
             .is_some();
         let is_fresh = last_step.is_none_or(|last_step| step > last_step);
         if matches && is_fresh {
-            fresh = fresh.or(Some(step));
+            // The latest: a code that matches two fresh steps (a one-in-a-million
+            // coincidence) must not be accepted again for the later one.
+            fresh = Some(step);
         } else if matches {
             replayed = true;
         }

@@ -135,10 +135,18 @@ impl V2 {
         counters.throttle = state.throttle.clone();
         counters.last_success = state.last_success;
         for code in &e.recovery_codes {
-            if !state.recovery_codes.iter().any(|c| c.id == code.id) {
-                // The enrollment holds at most as many codes as the list has room for.
-                counters.burn(RecoveryId::parse(&code.id)?).ok()?;
+            if state.recovery_codes.contains(code) {
+                continue;
             }
+            // Gone from `state`: used up. The counters burn by id, and two imported scratch
+            // codes may share one: burning the id would kill the other as well, and not
+            // burning it would let this one in again. Such a code is taken out of the
+            // enrollment file itself instead (a new enrollment file, `None`).
+            if state.recovery_codes.iter().any(|c| c.id == code.id) {
+                return None;
+            }
+            // The enrollment holds at most as many codes as the list has room for.
+            counters.burn(RecoveryId::parse(&code.id)?).ok()?;
         }
         Some(counters)
     }
@@ -225,6 +233,17 @@ impl FsStore {
             return Err(Error::UnknownUser(account.name.clone()));
         }
         let resolved = template.resolve(&account.name, &account.home)?;
+        // With `%u` last in the file name, user "bob.lock" would get bob's lock file as its
+        // state (and "bob.counters" bob's counters): enrolling it would replace them. No such
+        // name is ever served; it is refused as unknown. (`%u.toml` can never collide.)
+        let file = resolved.file.to_string_lossy();
+        if [LOCK_SUFFIX, ".counters", ".tmp"]
+            .iter()
+            .any(|suffix| file.ends_with(suffix))
+            || file.contains(".damaged-")
+        {
+            return Err(Error::UnknownUser(account.name.clone()));
+        }
         let mut path = resolved.anchor.clone();
         path.extend(&resolved.dirs);
         path.push(&resolved.file);
@@ -329,6 +348,11 @@ impl FsStore {
                 Err(Errno::ENOENT) if create == Create::Yes => {
                     safe_fs::make_dir_in(&dir, name)
                         .map_err(|e| Error::io(&path, "create directory", e))?;
+                    // The new entry is made durable in its parent before anything is written
+                    // below it: after a power cut, a state file synced inside a directory
+                    // whose entry was lost would read as "not enrolled" (nullok: no code).
+                    nix::unistd::fsync(&dir)
+                        .map_err(|e| Error::io(&path, "sync the parent of", e))?;
                     safe_fs::open_dir_in(&dir, name)
                         .map_err(|e| self.open_error(&dir, name, e, "open directory"))?
                 }
@@ -533,6 +557,9 @@ impl Backend for FsStore {
 
     /// Reads the state without locking (to decide before prompting); `None` if not enrolled.
     fn load(&self) -> Result<Option<State>> {
+        // A walk that fails leaves nothing for `lock` to reuse: only a directory that passed
+        // its checks in this very read is kept.
+        self.walked.0.borrow_mut().take();
         let mut as_user = self.assume_identity()?;
         with_groups_if_refused(&mut as_user, || {
             let Some(dir) = self.open_dirs(Create::No)? else {

@@ -223,3 +223,140 @@ fn messages_name_the_lock_file_itself() {
         Ok(_) => panic!("locked through a link"),
     }
 }
+
+/// Two imported scratch codes whose ids collide (found by search: the id is a keyed hash).
+fn colliding_scratch_codes() -> (SecretString, SecretString) {
+    let secret = SecretString::new(SECRET.into());
+    let mut seen = std::collections::HashMap::new();
+    for n in 10_000_000u32.. {
+        let code = SecretString::new(n.to_string());
+        let id = crate::recovery::scratch_code_id(&secret, &code).unwrap();
+        if let Some(first) = seen.insert(id, code.clone()) {
+            return (first, code);
+        }
+    }
+    unreachable!("31^4 ids cannot hold ninety million codes apart")
+}
+
+#[test]
+fn a_used_scratch_code_that_shares_its_id_never_works_again() {
+    // Found by review: the v2 counters burn recovery codes by id, and two imported scratch
+    // codes may share one; the used one was left in the enrollment file and came back.
+    let (first, second) = colliding_scratch_codes();
+    let secret = SecretString::new(SECRET.into());
+    let mut state = state_with(0, 6);
+    state.recovery_codes =
+        crate::recovery::hash_scratch_codes(&secret, &[first.clone(), second.clone()]).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let store = store_at("~/.config/pam-totp/state.toml", home.path());
+    store
+        .enroll(&state, &mut super::NothingBefore)
+        .map_err(|_| "enroll")
+        .unwrap();
+    let policy = Policy::from(&Options::default());
+    let now = 1_700_000_000;
+    let check = |code: &SecretString, at: u64| {
+        store
+            .check_and_record(code, at, policy, CountFailure::Yes)
+            .unwrap()
+            .verdict
+    };
+    assert!(check(&first, now).accepted());
+    assert!(!check(&first, now + 1).accepted(), "a used code came back");
+    assert!(
+        check(&second, now + 2).accepted(),
+        "the other code still works, once"
+    );
+    assert!(!check(&second, now + 3).accepted());
+    assert!(!check(&first, now + 4).accepted());
+}
+
+fn totp_code(state: &crate::state::State, at: u64) -> SecretString {
+    state.code_at(at).unwrap()
+}
+
+#[test]
+fn a_right_proof_gets_nothing_done_when_its_attempt_cannot_be_counted_first() {
+    // Found by review of the setuid helper: a wrong proof whose count could not be written
+    // was an error, but a right one still disabled (unlink) or verified (no write), so
+    // whoever can make writes fail (a full disk, the helper's caller's limits) could guess
+    // codes unthrottled. Every proof is now written down as a failure before it is judged.
+    use super::memory::{MemoryStore, Step};
+    use super::{ChangeError, Proof};
+    let policy = Policy::from(&Options::default());
+    let now = 1_700_000_000;
+    let state = state_with(0, 6);
+    let right = totp_code(&state, now);
+
+    let store = MemoryStore::new(Some(state.clone()));
+    store.fail_at(Step::Write);
+    assert!(matches!(
+        store.remove(Proof::Code(&right), now, policy),
+        Err(ChangeError::Failed(_))
+    ));
+    assert!(
+        store.state().is_some(),
+        "disabled without a counted attempt"
+    );
+    assert!(matches!(
+        store.verify(&right, now, policy),
+        Err(ChangeError::Failed(_))
+    ));
+    assert!(matches!(
+        store.prove(&right, now, policy),
+        Err(ChangeError::Failed(_))
+    ));
+
+    // Healthy: the count is written before the verdict, then taken back by a right code.
+    let store = MemoryStore::new(Some(state.clone()));
+    let wrong = SecretString::new("000000".into());
+    let wrong = if wrong == right {
+        SecretString::new("111111".into())
+    } else {
+        wrong
+    };
+    assert!(store.prove(&wrong, now, policy).is_err());
+    assert_eq!(store.writes(), 1);
+    assert_eq!(store.state().unwrap().throttle.failures, 1);
+    assert!(store.prove(&right, now, policy).is_ok());
+    assert_eq!(
+        store.writes(),
+        3,
+        "counted, then the success written over it"
+    );
+    assert_eq!(store.state().unwrap().throttle.failures, 0);
+    let verified = store
+        .verify(&totp_code(&state, now + 30), now + 30, policy)
+        .map_err(|_| "verify")
+        .unwrap();
+    assert!(verified.verdict.accepted());
+    assert_eq!(store.state().unwrap().throttle.failures, 0, "taken back");
+    assert_eq!(
+        store.state().unwrap().last_step,
+        Some(now / 30),
+        "not used up"
+    );
+}
+
+#[test]
+fn a_user_name_that_names_another_users_side_file_is_refused() {
+    // Found by review: with `%u` last in the file name, user "bob.lock" would get bob's
+    // lock file as its state file, and enrolling it would replace bob's lock.
+    let root = tempfile::tempdir().unwrap();
+    let template = format!("{}/%u", root.path().display());
+    for name in [
+        "bob.lock",
+        "bob.counters",
+        "bob.tmp",
+        "bob.damaged-1700000000",
+    ] {
+        let err = FsStore::for_account(&options(&template), &me(name, root.path()))
+            .map(|_| ())
+            .unwrap_err();
+        assert!(matches!(err, Error::UnknownUser(_)), "{name}: {err}");
+    }
+    // Dots are fine otherwise, and `%u.toml` never collides.
+    assert!(FsStore::for_account(&options(&template), &me("john.doe", root.path())).is_ok());
+    let toml = format!("{}/%u.toml", root.path().display());
+    assert!(FsStore::for_account(&options(&toml), &me("bob.lock", root.path())).is_ok());
+}

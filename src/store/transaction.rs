@@ -113,11 +113,19 @@ impl<B: Backend> Store for B {
 
     fn verify(&self, answer: &SecretString, now: u64, policy: Policy) -> Change<Verified> {
         let (locked, state) = lock_existing(self)?;
+        if let Some(seconds) = state.throttled_for(now) {
+            return Ok(Verified {
+                verdict: Verdict::Throttled { seconds },
+                period: state.period,
+            });
+        }
+        // Counted first, as for a change (see `judge_proof`): a right code then takes the
+        // count back, a wrong one keeps it. An accepted code is not used up.
+        locked.write(&policy::counted_as_failure(&state, now, policy))?;
         let mut trial = state.clone();
         let verdict = policy::judge(&mut trial, answer, now, policy, CountFailure::Yes)?;
-        // Only a wrong code is written down: an accepted one is not used up.
-        if let Verdict::Wrong { .. } = verdict {
-            locked.write(&trial)?;
+        if verdict.accepted() {
+            locked.write(&state)?;
         }
         Ok(Verified {
             verdict,
@@ -242,7 +250,8 @@ fn check_proof(
     Ok(true)
 }
 
-/// Judges a proof as a login would and writes down a wrong one: `Ok` only when accepted.
+/// Judges a proof as a login would, having written it down as a failure first: `Ok` only
+/// when accepted, and then the caller writes the success (or removes the state).
 fn judge_proof(
     locked: &dyn Locked,
     state: &mut State,
@@ -250,14 +259,22 @@ fn judge_proof(
     now: u64,
     policy: Policy,
 ) -> Change<Verdict> {
+    if let Some(seconds) = state.throttled_for(now) {
+        return Err(ChangeError::Refused(Refusal::Proof(Verdict::Throttled {
+            seconds,
+        })));
+    }
+    // Counted first: the attempt is written down as a failure, durably, before it is judged.
+    // Whoever can stop a write half-way (a full disk, a caller's resource limits or signals
+    // on the setuid helper, a kill between the verdict and the write) then learns nothing:
+    // no verdict exists until the failure is on disk, and only a right code takes it back
+    // (its caller writes the success, or removes the state). Otherwise a wrong code whose
+    // write failed would go uncounted while a right one still disabled or verified.
+    locked.write(&policy::counted_as_failure(state, now, policy))?;
     let verdict = policy::judge(state, answer, now, policy, CountFailure::Yes)?;
     match verdict {
-        Verdict::Throttled { .. } => Err(ChangeError::Refused(Refusal::Proof(verdict))),
-        Verdict::Wrong { .. } => {
-            // A failure that cannot be recorded is an error, and the verdict is not told:
-            // otherwise whoever can make the write fail (a full disk, a caller's rlimits on
-            // the setuid helper) could guess codes without ever being throttled.
-            locked.write(state)?;
+        Verdict::Throttled { .. } | Verdict::Wrong { .. } => {
+            // `state` now holds exactly what was written above.
             Err(ChangeError::Refused(Refusal::Proof(verdict)))
         }
         Verdict::Totp { .. } | Verdict::Recovery { .. } => Ok(verdict),
