@@ -4,10 +4,9 @@
 //! user only); the unprivileged side is [`crate::store::helper::HelperStore`].
 
 pub mod process;
-pub mod protocol;
 pub mod server;
 
-/// Where the packages install the helper (mode 4755, owned by root). The CLI runs it from
-/// here (`PAM_TOTP_HELPER` overrides it for tests: the CLI is unprivileged, so that changes
-/// nothing the caller could not do anyway).
-pub const HELPER_PATH: &str = "/usr/lib/pam-totp/pam-totp-helper";
+// The protocol sits in the store layer, beside its client (`store::helper`), so that the
+// store never imports from this module, which is above it.
+pub use crate::store::helper::HELPER_PATH;
+pub use crate::store::helper_protocol as protocol;

@@ -8,12 +8,11 @@
 //! and [`HelperStore::new_recovery_codes`]; `Store::enroll` and
 //! `Store::replace_recovery_codes` refuse (the CLI calls those three instead).
 
+use super::helper_protocol::{MAX_LINE, Refused, Request, Response, VERSION};
 use super::{
     BeforeCommit, Change, ChangeError, Prepared, Proof, Recorded, Refusal, Store, Verified,
 };
 use crate::error::{Error, Result};
-use crate::helper::HELPER_PATH;
-use crate::helper::protocol::{MAX_LINE, Refused, Request, Response, VERSION};
 use crate::otp::OtpParams;
 use crate::policy::{CountFailure, Policy, Verdict};
 use crate::recovery::RecoveryCodeHash;
@@ -24,6 +23,11 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use zeroize::Zeroizing;
+
+/// Where the packages install the helper (mode 4755, owned by root). The CLI runs it from
+/// here (`PAM_TOTP_HELPER` overrides it for tests: the CLI is unprivileged, so that changes
+/// nothing the caller could not do anyway).
+pub const HELPER_PATH: &str = "/usr/lib/pam-totp/pam-totp-helper";
 
 /// What the helper said about `confirm`.
 #[derive(Debug)]

@@ -12,6 +12,7 @@
 pub(crate) mod counters_file;
 pub mod fs;
 pub mod helper;
+pub mod helper_protocol;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub(crate) mod migrate_v1;

@@ -15,6 +15,10 @@
 //!   old state or the new one; a crashed holder's lock dies with its file descriptor, and a
 //!   stale temp file (or directory) is removed, or stepped around, by the next writer.
 
+mod checks;
+mod locked;
+mod on_disk;
+
 use super::counters_file::{self, CountersError};
 use super::migrate_v1::{self, CountersTarget, Names, Step};
 use super::transaction::{Backend, Create, Locked};
@@ -25,9 +29,11 @@ use crate::safe_fs::{self, Expect, Kind, OpenFailure, Owner, ReadFailure, Violat
 use crate::state::State;
 use crate::state::counters_v2::{Counters, EnrollmentId, Picked, RECORD_SIZE, RecoveryId, pick};
 use crate::state::enrollment_v2::{self, Enrollment};
+use locked::{FsLocked, take_lock};
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, fcntl};
 use nix::unistd::{Uid, UnlinkatFlags, fsync, linkat, unlinkat};
+use on_disk::{OnDisk, ParseCache, Parsed, V2};
 use std::cell::RefCell;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -70,149 +76,6 @@ struct WalkedDir(RefCell<Option<OwnedFd>>);
 impl Clone for WalkedDir {
     fn clone(&self) -> Self {
         WalkedDir::default()
-    }
-}
-
-/// A state file's contents, parsed: a whole v1 state, or a v2 enrollment.
-#[derive(Clone)]
-enum Parsed {
-    V1(State),
-    V2(Enrollment),
-}
-
-/// What was read: the state, and for v2 the counters file open and its current record.
-enum OnDisk {
-    V1(State),
-    V2(V2),
-}
-
-struct V2 {
-    enrollment: Enrollment,
-    counters: File,
-    current: Picked,
-}
-
-impl V2 {
-    /// The model: the enrollment with the counters applied (burned codes left out).
-    fn state(&self) -> State {
-        let counters = &self.current.record.counters;
-        State {
-            secret: self.enrollment.secret.clone(),
-            algorithm: self.enrollment.algorithm,
-            digits: self.enrollment.digits,
-            period: self.enrollment.period,
-            last_step: counters.last_step,
-            throttle: counters.throttle.clone(),
-            last_success: counters.last_success,
-            recovery_codes: self
-                .enrollment
-                .recovery_codes
-                .iter()
-                .filter(|code| !counters.burned().iter().any(|b| b.as_str() == code.id))
-                .cloned()
-                .collect(),
-        }
-    }
-
-    /// The counters that make `state` out of this enrollment, or `None` when `state` is
-    /// another enrollment (new secret, parameters or recovery codes): that is a new
-    /// enrollment file. Codes missing from `state` are burned; none can come back.
-    fn counters_for(&self, state: &State) -> Option<Counters> {
-        let e = &self.enrollment;
-        if state.secret != e.secret
-            || state.algorithm != e.algorithm
-            || state.digits != e.digits
-            || state.period != e.period
-            || !state
-                .recovery_codes
-                .iter()
-                .all(|code| e.recovery_codes.contains(code))
-        {
-            return None;
-        }
-        let mut counters = self.current.record.counters.clone();
-        counters.last_step = state.last_step;
-        counters.throttle = state.throttle.clone();
-        counters.last_success = state.last_success;
-        for code in &e.recovery_codes {
-            if state.recovery_codes.contains(code) {
-                continue;
-            }
-            // Gone from `state`: used up. The counters burn by id, and two imported scratch
-            // codes may share one: burning the id would kill the other as well, and not
-            // burning it would let this one in again. Such a code is taken out of the
-            // enrollment file itself instead (a new enrollment file, `None`).
-            if state.recovery_codes.iter().any(|c| c.id == code.id) {
-                return None;
-            }
-            // The enrollment holds at most as many codes as the list has room for.
-            counters.burn(RecoveryId::parse(&code.id)?).ok()?;
-        }
-        Some(counters)
-    }
-}
-
-/// The last bytes read and what they parsed to. A login reads the state twice (before
-/// prompting, then under the lock); when nothing changed in between, the second read
-/// skips parsing and validating it again (the enrollment's TOML, the counters' checksums).
-#[derive(Default)]
-struct ParseCache {
-    state: RefCell<Option<(Zeroizing<Vec<u8>>, Parsed)>>,
-    counters: RefCell<Option<(Vec<u8>, EnrollmentId, Picked)>>,
-}
-
-impl ParseCache {
-    fn parse(&self, bytes: Zeroizing<Vec<u8>>, path: &Path) -> Result<Parsed> {
-        if let Some((cached, parsed)) = &*self.state.borrow()
-            && **cached == *bytes
-        {
-            return Ok(parsed.clone());
-        }
-        // Everything this build writes starts with its version line: no second parse to
-        // tell the versions apart.
-        let parsed = if bytes.starts_with(b"version = 2\n") {
-            Parsed::V2(Enrollment::parse(&bytes, path)?)
-        } else {
-            match State::parse(&bytes, path) {
-                Ok(state) => Parsed::V1(state),
-                Err(e) => match enrollment_v2::file_version(&bytes) {
-                    Some(enrollment_v2::VERSION) => Parsed::V2(Enrollment::parse(&bytes, path)?),
-                    _ => return Err(e),
-                },
-            }
-        };
-        *self.state.borrow_mut() = Some((bytes, parsed.clone()));
-        Ok(parsed)
-    }
-
-    fn pick(
-        &self,
-        bytes: Vec<u8>,
-        expected: &EnrollmentId,
-    ) -> std::result::Result<Picked, CountersError> {
-        if let Some((cached, id, picked)) = &*self.counters.borrow()
-            && *cached == bytes
-            && id == expected
-        {
-            return Ok(picked.clone());
-        }
-        let (a, b) = bytes.split_at(RECORD_SIZE);
-        let picked = pick(a, b, expected).map_err(CountersError::NoRecord)?;
-        *self.counters.borrow_mut() = Some((bytes, *expected, picked.clone()));
-        Ok(picked)
-    }
-}
-
-impl Clone for ParseCache {
-    fn clone(&self) -> Self {
-        ParseCache::default()
-    }
-}
-
-/// Never prints the cached bytes: they hold the secret.
-impl std::fmt::Debug for ParseCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ParseCache")
     }
 }
 
@@ -448,106 +311,6 @@ impl FsStore {
         let both = counters_file::read_both(file)?;
         self.last_parsed.pick(both, expected)
     }
-
-    fn check_dir(&self, fd: &OwnedFd, path: &Path) -> Result<()> {
-        let stat = safe_fs::inspect(fd).map_err(|e| Error::io(path, "inspect", e))?;
-        let expect = Expect {
-            kind: Kind::Any,
-            owner: Owner::Is(self.owner.as_raw()),
-            forbidden_mode: 0o022,
-        };
-        match safe_fs::check(&stat, &expect) {
-            Ok(()) => Ok(()),
-            Err(Violation::Owner { uid }) => Err(self.wrong_owner(path, uid)),
-            // Kind::Any: a directory is refused for its owner or its mode only.
-            Err(Violation::Mode { .. } | Violation::NotRegular | Violation::HardLinks { .. }) => {
-                Err(Error::Unsafe {
-                    path: path.to_owned(),
-                    problem: format!(
-                        "directory is writable by group or others (mode {:o})",
-                        stat.st_mode & 0o7777
-                    ),
-                    fix: format!("chmod 700 {}", path.display()),
-                })
-            }
-        }
-    }
-
-    fn check_file(&self, fd: &OwnedFd, path: &Path) -> Result<nix::sys::stat::FileStat> {
-        let stat = safe_fs::inspect(fd).map_err(|e| Error::io(path, "inspect", e))?;
-        let expect = Expect {
-            kind: Kind::RegularFile,
-            owner: Owner::Is(self.owner.as_raw()),
-            forbidden_mode: 0o077,
-        };
-        match safe_fs::check(&stat, &expect) {
-            Ok(()) => Ok(stat),
-            Err(Violation::NotRegular) => Err(safe_fs::not_regular_refusal(
-                path,
-                format!("remove {} and enroll again", path.display()),
-            )),
-            Err(Violation::HardLinks { links }) => Err(safe_fs::hard_links_refusal(path, links)),
-            Err(Violation::Owner { uid }) => Err(self.wrong_owner(path, uid)),
-            Err(Violation::Mode { mode }) => Err(Error::Unsafe {
-                path: path.to_owned(),
-                problem: format!("readable or writable by group or others (mode {mode:o})"),
-                fix: format!("chmod 600 {}", path.display()),
-            }),
-        }
-    }
-
-    fn owner_name(&self) -> String {
-        Account::by_uid(self.owner)
-            .ok()
-            .flatten()
-            .map_or_else(|| self.owner.to_string(), |a| a.name)
-    }
-
-    fn wrong_owner(&self, path: &Path, uid: u32) -> Error {
-        let owner = self.owner_name();
-        Error::Unsafe {
-            path: path.to_owned(),
-            problem: format!("owned by uid {uid}, not by {owner}"),
-            fix: format!("chown {owner} {}", path.display()),
-        }
-    }
-
-    /// Names what went wrong opening `name` in `dir`: a symlink gets its own message.
-    fn open_error(&self, dir: &OwnedFd, name: &OsStr, errno: Errno, action: &'static str) -> Error {
-        let path = self.path_of_component(name);
-        match safe_fs::why_not_opened(dir, name, errno, self.owner.as_raw()) {
-            OpenFailure::Link => Error::Unsafe {
-                problem: "is a symbolic link; state is never read through a link".into(),
-                fix: format!("replace {} with the real directory or file", path.display()),
-                path,
-            },
-            OpenFailure::Owner { uid } => self.wrong_owner(&path, uid),
-            OpenFailure::HardLinks { links } => safe_fs::hard_links_refusal(&path, links),
-            OpenFailure::NotRegular => safe_fs::not_regular_refusal(
-                &path,
-                format!("remove {} and enroll again", path.display()),
-            ),
-            OpenFailure::NotDirectory => Error::Unsafe {
-                problem: "is not a directory".into(),
-                fix: format!("remove {}", path.display()),
-                path,
-            },
-            OpenFailure::Other(errno) => Error::io(path, action, errno),
-        }
-    }
-
-    fn path_of_component(&self, name: &OsStr) -> PathBuf {
-        // The component is either one of our directories or a file in the last one.
-        let mut path = self.anchor.clone();
-        for dir in &self.dirs {
-            path.push(dir);
-            if dir == name {
-                return path;
-            }
-        }
-        path.push(name);
-        path
-    }
 }
 
 impl Backend for FsStore {
@@ -635,152 +398,6 @@ fn with_groups_if_refused<T>(
         return access();
     }
     result
-}
-
-/// Takes the OFD write lock on `lock`, polling with a growing pause for at most `wait`.
-fn take_lock(lock: &OwnedFd, path: &Path, wait: Duration) -> Result<()> {
-    let whole_file = libc::flock {
-        l_type: libc::F_WRLCK as libc::c_short,
-        l_whence: libc::SEEK_SET as libc::c_short,
-        l_start: 0,
-        l_len: 0,
-        l_pid: 0,
-    };
-    let deadline = Instant::now() + wait;
-    let mut pause = Duration::from_micros(200);
-    loop {
-        match fcntl(lock, FcntlArg::F_OFD_SETLK(&whole_file)) {
-            Ok(_) => return Ok(()),
-            Err(Errno::EAGAIN | Errno::EACCES | Errno::EINTR) => {}
-            Err(e) => return Err(Error::io(path, "lock", e)),
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(Error::io(
-                path,
-                "lock (another process has held it for 10 s; a stopped login?)",
-                Errno::ETIMEDOUT,
-            ));
-        }
-        std::thread::sleep(pause.min(deadline - now));
-        pause = (pause * 2).min(Duration::from_millis(50));
-    }
-}
-
-impl OnDisk {
-    fn state(&self) -> State {
-        match self {
-            OnDisk::V1(state) => state.clone(),
-            OnDisk::V2(v2) => v2.state(),
-        }
-    }
-}
-
-/// The store under its lock. Reading, writing and removing happen here only; the lock and
-/// the user identity are released when this is dropped.
-struct FsLocked<'a> {
-    store: &'a FsStore,
-    dir: OwnedFd,
-    /// What the last `read` found: a write that only changes counters goes through it.
-    read: RefCell<Option<OnDisk>>,
-    _lock: OwnedFd,
-    // Last: fields drop in order, so the identity is restored after the files are closed.
-    _as_user: Option<IdentityGuard>,
-}
-
-impl Locked for FsLocked<'_> {
-    fn read(&self) -> Result<Option<State>> {
-        let on_disk = self.store.read_in(&self.dir, Access::Write)?;
-        let state = on_disk.as_ref().map(OnDisk::state);
-        *self.read.borrow_mut() = on_disk;
-        Ok(state)
-    }
-
-    /// Records `state`. The counters of the enrollment just read: one pwrite + fdatasync.
-    /// Anything else (v1, a new enrollment, new recovery codes): a new enrollment, crash-safe.
-    /// On error the old state is intact.
-    fn write(&self, state: &State) -> Result<()> {
-        let store = self.store;
-        if self.read.borrow().is_none() {
-            // Enroll writes without reading: look at what is there, damaged or not, to
-            // know where the new counters may go without breaking the old ones.
-            let _ = self.read();
-        }
-        let mut read = self.read.borrow_mut();
-        if let Some(OnDisk::V2(v2)) = &mut *read
-            && let Some(counters) = v2.counters_for(state)
-        {
-            let path = store.names.path_of(&store.names.counters);
-            v2.current = counters_file::update(&v2.counters, &v2.current, counters)
-                .map_err(|e| e.into_error(&path))?;
-            return Ok(());
-        }
-        let target = match &*read {
-            Some(OnDisk::V2(v2)) => CountersTarget::InPlace {
-                file: &v2.counters,
-                keep: v2.current.slot,
-            },
-            _ => CountersTarget::New,
-        };
-        let written =
-            migrate_v1::replace_enrollment(&self.dir, &store.names, state, target, Step::Done);
-        // Whatever happened, the next write reads again.
-        *read = None;
-        written
-    }
-
-    /// A second hard link to the state file (the same file: owner and mode kept), made new;
-    /// the state itself is then replaced or removed as usual.
-    fn keep_aside(&self, suffix: &str) -> Result<PathBuf> {
-        // Never over an earlier copy (two in the same second): `-1`, `-2`, ... after it.
-        for attempt in 0..100 {
-            let suffix = match attempt {
-                0 => suffix.to_owned(),
-                n => format!("{suffix}-{n}"),
-            };
-            let name = self.store.sibling(&suffix);
-            let path = self.store.path_of(&name);
-            match linkat(
-                &self.dir,
-                self.store.file.as_os_str(),
-                &self.dir,
-                name.as_os_str(),
-                nix::fcntl::AtFlags::empty(),
-            ) {
-                Ok(()) => {
-                    fsync(&self.dir).map_err(|e| Error::io(&path, "sync directory of", e))?;
-                    return Ok(path);
-                }
-                Err(Errno::EEXIST) => continue,
-                Err(e) => return Err(Error::io(&path, "create", e)),
-            }
-        }
-        Err(Error::Internal("too many damaged copies kept aside".into()))
-    }
-
-    /// Removes the state: the enrollment file (the commit point), then its counters (the
-    /// lock file stays: removing it would race other lockers).
-    fn remove(&self) -> Result<bool> {
-        *self.read.borrow_mut() = None;
-        let store = self.store;
-        match unlinkat(
-            &self.dir,
-            store.file.as_os_str(),
-            UnlinkatFlags::NoRemoveDir,
-        ) {
-            Ok(()) => {}
-            Err(Errno::ENOENT) => return Ok(false),
-            Err(e) => return Err(Error::io(&store.path, "remove", e)),
-        }
-        fsync(&self.dir).map_err(|e| Error::io(&store.path, "sync directory of", e))?;
-        // Left behind, it would be ignored (no enrollment names its id); remove it anyway.
-        let _ = unlinkat(
-            &self.dir,
-            store.names.counters.as_os_str(),
-            UnlinkatFlags::NoRemoveDir,
-        );
-        Ok(true)
-    }
 }
 
 /// Reads the state at `path`, in either version, as the process: for tests and

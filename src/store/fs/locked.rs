@@ -1,0 +1,141 @@
+//! The store under its lock: taking the lock with a bounded wait, and every read, write
+//! and removal, which happen only there.
+
+use super::*;
+
+/// Takes the OFD write lock on `lock`, polling with a growing pause for at most `wait`.
+pub(super) fn take_lock(lock: &OwnedFd, path: &Path, wait: Duration) -> Result<()> {
+    let whole_file = libc::flock {
+        l_type: libc::F_WRLCK as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    };
+    let deadline = Instant::now() + wait;
+    let mut pause = Duration::from_micros(200);
+    loop {
+        match fcntl(lock, FcntlArg::F_OFD_SETLK(&whole_file)) {
+            Ok(_) => return Ok(()),
+            Err(Errno::EAGAIN | Errno::EACCES | Errno::EINTR) => {}
+            Err(e) => return Err(Error::io(path, "lock", e)),
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(Error::io(
+                path,
+                "lock (another process has held it for 10 s; a stopped login?)",
+                Errno::ETIMEDOUT,
+            ));
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// The store under its lock. Reading, writing and removing happen here only; the lock and
+/// the user identity are released when this is dropped.
+pub(super) struct FsLocked<'a> {
+    pub(super) store: &'a FsStore,
+    pub(super) dir: OwnedFd,
+    /// What the last `read` found: a write that only changes counters goes through it.
+    pub(super) read: RefCell<Option<OnDisk>>,
+    pub(super) _lock: OwnedFd,
+    // Last: fields drop in order, so the identity is restored after the files are closed.
+    pub(super) _as_user: Option<IdentityGuard>,
+}
+
+impl Locked for FsLocked<'_> {
+    fn read(&self) -> Result<Option<State>> {
+        let on_disk = self.store.read_in(&self.dir, Access::Write)?;
+        let state = on_disk.as_ref().map(OnDisk::state);
+        *self.read.borrow_mut() = on_disk;
+        Ok(state)
+    }
+
+    /// Records `state`. The counters of the enrollment just read: one pwrite + fdatasync.
+    /// Anything else (v1, a new enrollment, new recovery codes): a new enrollment, crash-safe.
+    /// On error the old state is intact.
+    fn write(&self, state: &State) -> Result<()> {
+        let store = self.store;
+        if self.read.borrow().is_none() {
+            // Enroll writes without reading: look at what is there, damaged or not, to
+            // know where the new counters may go without breaking the old ones.
+            let _ = self.read();
+        }
+        let mut read = self.read.borrow_mut();
+        if let Some(OnDisk::V2(v2)) = &mut *read
+            && let Some(counters) = v2.counters_for(state)
+        {
+            let path = store.names.path_of(&store.names.counters);
+            v2.current = counters_file::update(&v2.counters, &v2.current, counters)
+                .map_err(|e| e.into_error(&path))?;
+            return Ok(());
+        }
+        let target = match &*read {
+            Some(OnDisk::V2(v2)) => CountersTarget::InPlace {
+                file: &v2.counters,
+                keep: v2.current.slot,
+            },
+            _ => CountersTarget::New,
+        };
+        let written =
+            migrate_v1::replace_enrollment(&self.dir, &store.names, state, target, Step::Done);
+        // Whatever happened, the next write reads again.
+        *read = None;
+        written
+    }
+
+    /// A second hard link to the state file (the same file: owner and mode kept), made new;
+    /// the state itself is then replaced or removed as usual.
+    fn keep_aside(&self, suffix: &str) -> Result<PathBuf> {
+        // Never over an earlier copy (two in the same second): `-1`, `-2`, ... after it.
+        for attempt in 0..100 {
+            let suffix = match attempt {
+                0 => suffix.to_owned(),
+                n => format!("{suffix}-{n}"),
+            };
+            let name = self.store.sibling(&suffix);
+            let path = self.store.path_of(&name);
+            match linkat(
+                &self.dir,
+                self.store.file.as_os_str(),
+                &self.dir,
+                name.as_os_str(),
+                nix::fcntl::AtFlags::empty(),
+            ) {
+                Ok(()) => {
+                    fsync(&self.dir).map_err(|e| Error::io(&path, "sync directory of", e))?;
+                    return Ok(path);
+                }
+                Err(Errno::EEXIST) => continue,
+                Err(e) => return Err(Error::io(&path, "create", e)),
+            }
+        }
+        Err(Error::Internal("too many damaged copies kept aside".into()))
+    }
+
+    /// Removes the state: the enrollment file (the commit point), then its counters (the
+    /// lock file stays: removing it would race other lockers).
+    fn remove(&self) -> Result<bool> {
+        *self.read.borrow_mut() = None;
+        let store = self.store;
+        match unlinkat(
+            &self.dir,
+            store.file.as_os_str(),
+            UnlinkatFlags::NoRemoveDir,
+        ) {
+            Ok(()) => {}
+            Err(Errno::ENOENT) => return Ok(false),
+            Err(e) => return Err(Error::io(&store.path, "remove", e)),
+        }
+        fsync(&self.dir).map_err(|e| Error::io(&store.path, "sync directory of", e))?;
+        // Left behind, it would be ignored (no enrollment names its id); remove it anyway.
+        let _ = unlinkat(
+            &self.dir,
+            store.names.counters.as_os_str(),
+            UnlinkatFlags::NoRemoveDir,
+        );
+        Ok(true)
+    }
+}

@@ -1,0 +1,156 @@
+//! What a read found on disk, and the parse cache that spares the second read of a login
+//! from parsing and validating again.
+
+use super::*;
+
+/// A state file's contents, parsed: a whole v1 state, or a v2 enrollment.
+#[derive(Clone)]
+pub(super) enum Parsed {
+    V1(State),
+    V2(Enrollment),
+}
+
+/// What was read: the state, and for v2 the counters file open and its current record.
+pub(super) enum OnDisk {
+    V1(State),
+    V2(V2),
+}
+
+pub(super) struct V2 {
+    pub(super) enrollment: Enrollment,
+    pub(super) counters: File,
+    pub(super) current: Picked,
+}
+
+impl V2 {
+    /// The model: the enrollment with the counters applied (burned codes left out).
+    pub(super) fn state(&self) -> State {
+        let counters = &self.current.record.counters;
+        State {
+            secret: self.enrollment.secret.clone(),
+            algorithm: self.enrollment.algorithm,
+            digits: self.enrollment.digits,
+            period: self.enrollment.period,
+            last_step: counters.last_step,
+            throttle: counters.throttle.clone(),
+            last_success: counters.last_success,
+            recovery_codes: self
+                .enrollment
+                .recovery_codes
+                .iter()
+                .filter(|code| !counters.burned().iter().any(|b| b.as_str() == code.id))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// The counters that make `state` out of this enrollment, or `None` when `state` is
+    /// another enrollment (new secret, parameters or recovery codes): that is a new
+    /// enrollment file. Codes missing from `state` are burned; none can come back.
+    pub(super) fn counters_for(&self, state: &State) -> Option<Counters> {
+        let e = &self.enrollment;
+        if state.secret != e.secret
+            || state.algorithm != e.algorithm
+            || state.digits != e.digits
+            || state.period != e.period
+            || !state
+                .recovery_codes
+                .iter()
+                .all(|code| e.recovery_codes.contains(code))
+        {
+            return None;
+        }
+        let mut counters = self.current.record.counters.clone();
+        counters.last_step = state.last_step;
+        counters.throttle = state.throttle.clone();
+        counters.last_success = state.last_success;
+        for code in &e.recovery_codes {
+            if state.recovery_codes.contains(code) {
+                continue;
+            }
+            // Gone from `state`: used up. The counters burn by id, and two imported scratch
+            // codes may share one: burning the id would kill the other as well, and not
+            // burning it would let this one in again. Such a code is taken out of the
+            // enrollment file itself instead (a new enrollment file, `None`).
+            if state.recovery_codes.iter().any(|c| c.id == code.id) {
+                return None;
+            }
+            // The enrollment holds at most as many codes as the list has room for.
+            counters.burn(RecoveryId::parse(&code.id)?).ok()?;
+        }
+        Some(counters)
+    }
+}
+
+/// The last bytes read and what they parsed to. A login reads the state twice (before
+/// prompting, then under the lock); when nothing changed in between, the second read
+/// skips parsing and validating it again (the enrollment's TOML, the counters' checksums).
+#[derive(Default)]
+pub(super) struct ParseCache {
+    pub(super) state: RefCell<Option<(Zeroizing<Vec<u8>>, Parsed)>>,
+    pub(super) counters: RefCell<Option<(Vec<u8>, EnrollmentId, Picked)>>,
+}
+
+impl ParseCache {
+    pub(super) fn parse(&self, bytes: Zeroizing<Vec<u8>>, path: &Path) -> Result<Parsed> {
+        if let Some((cached, parsed)) = &*self.state.borrow()
+            && **cached == *bytes
+        {
+            return Ok(parsed.clone());
+        }
+        // Everything this build writes starts with its version line: no second parse to
+        // tell the versions apart.
+        let parsed = if bytes.starts_with(b"version = 2\n") {
+            Parsed::V2(Enrollment::parse(&bytes, path)?)
+        } else {
+            match State::parse(&bytes, path) {
+                Ok(state) => Parsed::V1(state),
+                Err(e) => match enrollment_v2::file_version(&bytes) {
+                    Some(enrollment_v2::VERSION) => Parsed::V2(Enrollment::parse(&bytes, path)?),
+                    _ => return Err(e),
+                },
+            }
+        };
+        *self.state.borrow_mut() = Some((bytes, parsed.clone()));
+        Ok(parsed)
+    }
+
+    pub(super) fn pick(
+        &self,
+        bytes: Vec<u8>,
+        expected: &EnrollmentId,
+    ) -> std::result::Result<Picked, CountersError> {
+        if let Some((cached, id, picked)) = &*self.counters.borrow()
+            && *cached == bytes
+            && id == expected
+        {
+            return Ok(picked.clone());
+        }
+        let (a, b) = bytes.split_at(RECORD_SIZE);
+        let picked = pick(a, b, expected).map_err(CountersError::NoRecord)?;
+        *self.counters.borrow_mut() = Some((bytes, *expected, picked.clone()));
+        Ok(picked)
+    }
+}
+
+impl Clone for ParseCache {
+    fn clone(&self) -> Self {
+        ParseCache::default()
+    }
+}
+
+/// Never prints the cached bytes: they hold the secret.
+impl std::fmt::Debug for ParseCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ParseCache")
+    }
+}
+
+impl OnDisk {
+    pub(super) fn state(&self) -> State {
+        match self {
+            OnDisk::V1(state) => state.clone(),
+            OnDisk::V2(v2) => v2.state(),
+        }
+    }
+}
