@@ -113,20 +113,41 @@ pub fn protect(options: &Options, account: &Account) -> Result<Protected> {
             protected.path().display()
         ))));
     }
-    match Store::enroll(&protected, &state, &mut NothingBefore) {
-        Ok(()) => {}
-        Err(ChangeError::Failed(e)) => return Err(e.into()),
-        Err(ChangeError::Refused(_)) => {
-            return Err(Failure::Library(Error::Internal(
-                "the protected storage refused the enrollment".into(),
-            )));
+    // A service whose module arguments still name the home may burn a code there while
+    // the copy is made: the home copy is read again under its lock before it goes, and a
+    // changed one is copied again, so nothing burned in the home comes back. (The lock
+    // cannot be held across the copy: it holds the user's identity on this thread, and the
+    // protected storage is written as root.)
+    let mut state = state;
+    for _ in 0..3 {
+        match Store::enroll(&protected, &state, &mut NothingBefore) {
+            Ok(()) => {}
+            Err(ChangeError::Failed(e)) => return Err(e.into()),
+            Err(ChangeError::Refused(_)) => {
+                return Err(Failure::Library(Error::Internal(
+                    "the protected storage refused the enrollment".into(),
+                )));
+            }
         }
+        // Written and synced: now the home copy goes (under its lock, as the user), if it
+        // is still what was copied.
+        let locked = home.lock(Create::No)?;
+        match locked.read()? {
+            Some(now) if now != state => {
+                drop(locked);
+                state = now;
+                continue;
+            }
+            _ => {}
+        }
+        locked.remove()?;
+        return Ok(Protected::Moved {
+            from: home.path().to_owned(),
+            to: protected.path().to_owned(),
+        });
     }
-    // Written and synced: now the home copy goes (under its lock, as the user).
-    let locked = home.lock(Create::No)?;
-    locked.remove()?;
-    Ok(Protected::Moved {
-        from: home.path().to_owned(),
-        to: protected.path().to_owned(),
-    })
+    Err(Failure::Library(Error::Internal(format!(
+        "the home enrollment of {} kept changing while it was being moved; try again",
+        account.name
+    ))))
 }
