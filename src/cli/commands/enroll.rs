@@ -1,12 +1,11 @@
 //! `pam-totp enroll`.
 
-use super::{Done, TRIES, ask_code, for_whom, note, out, read_secret, show_codes};
+use super::{Done, TRIES, for_whom, note, out, prove_before_replacing, read_secret, show_codes};
 use crate::cli::args::EnrollArgs;
 use crate::cli::messages::{self, PAM_LINE};
 use crate::cli::prompt::{self, Input};
 use crate::cli::{CliError, Context, now, qr, store};
 use pam_totp::admin::{self, CodesFile, Delivery, Enrollment, NewCodes};
-use pam_totp::clock;
 use pam_totp::otp::HashAlgorithm;
 use pam_totp::secret::SecretString;
 use std::fmt::Write as _;
@@ -50,16 +49,7 @@ pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
         }
     };
     if replacing && actor.needs_proof() {
-        note(&format!(
-            "{} is already enrolled. To replace the enrollment, first enter a current code from the app (or a recovery code).\n",
-            actor.target.name
-        ))?;
-        admin::ready_for_code(actor, &store, now()?)?;
-        ask_code(
-            "Current code: ",
-            "the enrollment was left as it was",
-            |answer| admin::prove(actor, &store, answer, clock::now()?, &context.options),
-        )?;
+        prove_before_replacing(context, &store)?;
     }
     let qr_style = args.qr_style();
     let issuer = args.issuer.unwrap_or_else(admin::default_issuer);

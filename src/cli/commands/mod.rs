@@ -86,6 +86,34 @@ pub(super) fn ask_code<T>(
     }
 }
 
+/// Before an enrolled user's enrollment is replaced: a current code from the app (or a
+/// recovery code), burned, as a login would take it.
+pub(super) fn prove_before_replacing(
+    context: &Context,
+    store: &dyn pam_totp::store::Store,
+) -> Result<(), CliError> {
+    let actor = &context.actor;
+    note(&format!(
+        "{} is already enrolled. To replace the enrollment, first enter a current code from the app (or a recovery code).\n",
+        actor.target.name
+    ))?;
+    pam_totp::admin::ready_for_code(actor, store, super::now()?)?;
+    ask_code(
+        "Current code: ",
+        "the enrollment was left as it was",
+        |answer| {
+            pam_totp::admin::prove(
+                actor,
+                store,
+                answer,
+                pam_totp::clock::now()?,
+                &context.options,
+            )
+        },
+    )?;
+    Ok(())
+}
+
 /// `--secret -`: the secret from standard input (echo off on a terminal).
 pub(super) fn read_secret() -> Result<SecretString, CliError> {
     match prompt::ask("Secret to import (base32): ")? {

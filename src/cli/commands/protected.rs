@@ -3,14 +3,13 @@
 //! the secret and the codes itself), and root's `protect`. `status`, `verify` and
 //! `disable` need nothing special: they run the usual commands over a `HelperStore`.
 
-use super::{Done, TRIES, ask_code, note, out};
+use super::{Done, TRIES, ask_code, note, out, prove_before_replacing};
 use crate::cli::args::EnrollArgs;
 use crate::cli::messages::{self, PAM_LINE};
 use crate::cli::prompt::{self, Input};
 use crate::cli::{CliError, Context, now, qr};
 use pam_totp::admin::protect::{Protected, protect as protect_account};
 use pam_totp::admin::{self, Enrollment, Failure};
-use pam_totp::clock;
 use pam_totp::log::Priority;
 use pam_totp::otp::OtpParams;
 use pam_totp::privileges::Account;
@@ -72,16 +71,7 @@ pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
     let store = HelperStore::connect()?;
     let replacing = store.enrolled()?.is_some();
     if replacing {
-        note(&format!(
-            "{} is already enrolled. To replace the enrollment, first enter a current code from the app (or a recovery code).\n",
-            actor.target.name
-        ))?;
-        admin::ready_for_code(actor, &store, now()?)?;
-        ask_code(
-            "Current code: ",
-            "the enrollment was left as it was",
-            |answer| admin::prove(actor, &store, answer, clock::now()?, &context.options),
-        )?;
+        prove_before_replacing(context, &store)?;
     }
     let params = OtpParams {
         algorithm: args.algorithm.into(),
