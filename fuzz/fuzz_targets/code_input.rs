@@ -165,8 +165,18 @@ fn check_find(state: &State, text: &str, now: u64, window: u32) {
     .expect("find_totp_step")
     {
         TotpMatch::Fresh(step) => {
-            assert!(step <= current && step >= first);
+            // Usually `current`; a later step of the window when the code of now is also
+            // the code of that step (the matcher then burns the later one, on purpose).
+            assert!(
+                (first..=last).contains(&step) && step >= current,
+                "step {step} for the code of now"
+            );
             assert!(state.last_step.is_none_or(|l| step > l));
+            if step != current {
+                let time = step.checked_mul(state.period).expect("a step in the window");
+                let later = state.code_at(time).expect("code_at");
+                assert_eq!(later.expose(), own.expose(), "a later step with another code");
+            }
         }
         TotpMatch::Replayed => {
             assert!(
