@@ -7,6 +7,7 @@
 #
 #   benches/run.sh            the full run (a few minutes)
 #   benches/run.sh --quick    a smoke test of the benchmark itself; its figures mean little
+#   benches/run.sh --counted-only   only the callgrind instruction counts (a minute or two)
 #
 # BENCH_DIR=/dev/shm puts the fake homes on tmpfs, where fsync costs nothing: the
 # difference from a run on disk is what the fsyncs cost. BENCH_KEEP=1 keeps them.

@@ -20,6 +20,7 @@
 //! this file. Making new codes gives a new enrollment id, which starts a new burned list.
 
 use super::counters_v2::EnrollmentId;
+use super::flat_toml;
 use super::format_v1::{AlgorithmV1, RecoveryCodeV1};
 use crate::error::{Error, Result, line_of};
 use crate::otp::HashAlgorithm;
@@ -67,7 +68,9 @@ struct VersionOnly {
 /// `version` (the version's own parser then says what is wrong).
 pub fn file_version(bytes: &[u8]) -> Option<u32> {
     let text = std::str::from_utf8(bytes).ok()?;
-    toml::from_str::<VersionOnly>(text).ok().map(|v| v.version)
+    flat_toml::from_str::<VersionOnly>(text)
+        .or_else(|| toml::from_str::<VersionOnly>(text).ok())
+        .map(|v| v.version)
 }
 
 impl Enrollment {
@@ -88,12 +91,17 @@ impl Enrollment {
     pub fn parse(bytes: &[u8], path: &Path) -> Result<Enrollment> {
         let text = std::str::from_utf8(bytes)
             .map_err(|e| Error::corrupt(path, format!("not UTF-8 (byte {})", e.valid_up_to())))?;
-        let file: File = toml::from_str(text).map_err(|e| {
-            Error::corrupt(
-                path,
-                format!("not a valid enrollment file{}", line_of(text, e.span())),
-            )
-        })?;
+        // The shape this build writes takes the fast path; anything else (and every
+        // error, with its message) is the general TOML parser's.
+        let file: File = match flat_toml::from_str(text) {
+            Some(file) => file,
+            None => toml::from_str(text).map_err(|e| {
+                Error::corrupt(
+                    path,
+                    format!("not a valid enrollment file{}", line_of(text, e.span())),
+                )
+            })?,
+        };
         if file.version != VERSION {
             return Err(Error::corrupt(
                 path,
@@ -105,18 +113,29 @@ impl Enrollment {
         }
         let id = EnrollmentId::from_hex(&file.enrollment_id)
             .ok_or_else(|| Error::corrupt(path, "enrollment_id is not 32 lowercase hex digits"))?;
-        let enrollment = Enrollment {
-            id,
+        // Validated as the v1 fields they are (as `validate` does), moved rather than
+        // copied: a login parses this file every time.
+        let fields = State {
             secret: file.secret,
             algorithm: file.algorithm.into(),
             digits: file.digits,
             period: file.period,
+            last_step: None,
+            throttle: Throttle::default(),
+            last_success: None,
             recovery_codes: file.recovery_codes.into_iter().map(Into::into).collect(),
         };
-        enrollment
+        fields
             .validate()
             .map_err(|problem| Error::corrupt(path, problem))?;
-        Ok(enrollment)
+        Ok(Enrollment {
+            id,
+            secret: fields.secret,
+            algorithm: fields.algorithm,
+            digits: fields.digits,
+            period: fields.period,
+            recovery_codes: fields.recovery_codes,
+        })
     }
 
     /// The file's text. Zeroizing: it holds the secret.
@@ -185,6 +204,19 @@ mod tests {
         assert!(text.starts_with("version = 2\n"), "{}", *text);
         assert_eq!(parse(&text).unwrap(), enrollment);
         assert_eq!(file_version(text.as_bytes()), Some(2));
+    }
+
+    #[test]
+    fn the_file_as_written_takes_the_fast_path_and_reads_as_toml_does() {
+        let text = sample().to_toml().unwrap();
+        flat_toml::tests::assert_agrees_with_toml_on_mutations::<File>(&text);
+        let no_codes = Enrollment {
+            recovery_codes: Vec::new(),
+            ..sample()
+        };
+        flat_toml::tests::assert_agrees_with_toml_on_mutations::<File>(
+            &no_codes.to_toml().unwrap(),
+        );
     }
 
     #[test]

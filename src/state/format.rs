@@ -4,6 +4,7 @@
 //! Version 1 is the only one today. A version 2 gets its own `format_v2.rs` and an arm
 //! here, chosen by the file's `version` key; writing stays in the newest version.
 
+use super::flat_toml;
 use super::format_v1::{self, FileV1};
 use super::model::State;
 use crate::error::{Error, Result, line_of};
@@ -20,12 +21,17 @@ impl State {
             .map_err(|e| Error::corrupt(path, format!("not UTF-8 (byte {})", e.valid_up_to())))?;
         // Version 1's types read the `version` key with the rest, so that a file that is
         // not even a valid version 1 gets the same message whatever version it claims.
-        let file: FileV1 = toml::from_str(text).map_err(|e| {
-            Error::corrupt(
-                path,
-                format!("not a valid state file{}", line_of(text, e.span())),
-            )
-        })?;
+        // What this build writes takes the fast path; anything else (and every error,
+        // with its message) is the general TOML parser's.
+        let file: FileV1 = match flat_toml::from_str(text) {
+            Some(file) => file,
+            None => toml::from_str(text).map_err(|e| {
+                Error::corrupt(
+                    path,
+                    format!("not a valid state file{}", line_of(text, e.span())),
+                )
+            })?,
+        };
         let state = match file.version {
             format_v1::VERSION => file.into_state(),
             other => {
@@ -99,6 +105,19 @@ locked_until = 0
         });
         let text = state.to_toml().unwrap();
         assert_eq!(parse(&text).unwrap(), state);
+    }
+
+    #[test]
+    fn a_file_as_written_takes_the_fast_path_and_reads_as_toml_does() {
+        let mut state = parse(GOOD).unwrap();
+        flat_toml::tests::assert_agrees_with_toml_on_mutations::<FileV1>(&state.to_toml().unwrap());
+        let (_, hashes) = recovery::new_recovery_codes(2).unwrap();
+        state.recovery_codes = hashes;
+        state.last_success = Some(LastSuccess {
+            time: 5,
+            method: Method::Totp,
+        });
+        flat_toml::tests::assert_agrees_with_toml_on_mutations::<FileV1>(&state.to_toml().unwrap());
     }
 
     #[test]

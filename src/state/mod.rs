@@ -5,6 +5,7 @@
 
 pub mod counters_v2;
 pub mod enrollment_v2;
+mod flat_toml;
 pub mod format;
 mod format_v1;
 pub mod model;
