@@ -85,6 +85,13 @@ fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamResu
             silent: flags & PAM_SILENT != 0,
         };
         let store_for = |account: &Account| -> crate::error::Result<Box<dyn Store>> {
+            // Deep inside the login (user looked up, before the store is opened): the test
+            // sees the panic unwind through the library to the catch below. Compiled only
+            // with the test-only feature.
+            #[cfg(feature = "test-panic")]
+            if account.name == "pam-totp-test-panic" {
+                panic!("test-panic: a deliberate panic inside the login");
+            }
             Ok(Box::new(FsStore::for_account(&options, account)?))
         };
         let env = Env {
