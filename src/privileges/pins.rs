@@ -73,3 +73,36 @@ fn another_users_identity_is_assumed_and_restored() {
     }
     std::fs::write(dir.path().join("as-root"), "x").unwrap();
 }
+
+#[test]
+fn a_thread_without_groups_keeps_none_and_still_acts_as_the_user() {
+    if !Uid::effective().is_root() {
+        return;
+    }
+    // On a thread of its own: the groups and fsuid are per thread.
+    std::thread::spawn(|| {
+        let dir = tempfile::tempdir().unwrap(); // root's, mode 0700
+        crate::sys::set_thread_groups(&[]).unwrap();
+        let other = Identity {
+            uid: Uid::from_raw(54321),
+            gid: Gid::from_raw(54321),
+            name: CString::new("pam-totp-pins-nobody").unwrap(),
+        };
+        {
+            let mut guard = other.assume().unwrap();
+            assert!(crate::sys::thread_groups().unwrap().is_empty());
+            assert_eq!(setfsuid(QUERY_UID), other.uid);
+            assert_eq!(setfsgid(QUERY_GID), other.gid);
+            let err = std::fs::write(dir.path().join("as-other"), "x").unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::PermissionDenied);
+            // No such user: widen finds the primary group alone, and sets it.
+            let _ = guard.widen();
+        }
+        // Restored, including the groups that widen set.
+        assert!(crate::sys::thread_groups().unwrap().is_empty());
+        assert_eq!(setfsuid(QUERY_UID), Uid::from_raw(0));
+        std::fs::write(dir.path().join("as-root"), "x").unwrap();
+    })
+    .join()
+    .unwrap();
+}
