@@ -8,6 +8,7 @@ use super::file::read_config;
 use super::template::SecretPath;
 use crate::error::{Error, Result, line_of};
 use crate::otp::MAX_WINDOW;
+use crate::otp::hotp::{DEFAULT_HOTP_WINDOW, MAX_HOTP_WINDOW};
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_CONFIG: &str = "/etc/security/pam_totp.conf";
@@ -46,6 +47,8 @@ pub struct Options {
     pub forward_pass: bool,
     /// Consecutive failed codes before further attempts are refused for a while.
     pub max_failures: u32,
+    /// How many counters after the stored one an HOTP code may come from.
+    pub hotp_window: u32,
     /// The delay libpam applies after a failed attempt, in milliseconds (0: none asked).
     pub fail_delay_ms: u32,
     pub debug: bool,
@@ -148,6 +151,7 @@ impl Default for Options {
             first_pass: FirstPass::Prompt,
             forward_pass: false,
             max_failures: DEFAULT_MAX_FAILURES,
+            hotp_window: DEFAULT_HOTP_WINDOW,
             fail_delay_ms: DEFAULT_FAIL_DELAY_MS,
             debug: false,
             config: PathBuf::from(DEFAULT_CONFIG),
@@ -303,6 +307,7 @@ impl Draft {
             ("max_failures", value) => {
                 options.max_failures = number(key, value, 1, MAX_MAX_FAILURES)?
             }
+            ("hotp_window", value) => options.hotp_window = number(key, value, 0, MAX_HOTP_WINDOW)?,
             ("fail_delay", value) => {
                 options.fail_delay_ms = number(key, value, 0, MAX_FAIL_DELAY_MS)?
             }

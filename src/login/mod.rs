@@ -307,6 +307,10 @@ fn check_answer(
             Outcome::Success(Method::Totp),
             format!("accepted TOTP code for {user}"),
         ),
+        Verdict::Hotp { counter } => Decision::new(
+            Outcome::Success(Method::Hotp),
+            format!("accepted HOTP code for {user} (counter {counter})"),
+        ),
         Verdict::Recovery { remaining } => {
             conv.info(&recovery_notice(remaining));
             Decision::new(

@@ -18,14 +18,14 @@
 //! |     16 |    8 | generation (u64): +1 per write, highest valid one wins          |
 //! |     24 |   16 | enrollment id: must equal the enrollment file's                 |
 //! |     40 |    1 | presence flags: 1 last step, 2 last success, 4 HOTP counter     |
-//! |     41 |    1 | last success method: 0 none, 1 totp, 2 recovery                 |
+//! |     41 |    1 | last success method: 0 none, 1 totp, 2 recovery, 3 hotp         |
 //! |     42 |    1 | burned recovery ids in use (0..=100)                            |
 //! |     43 |    1 | remembered hosts in use (0..=16)                                |
 //! |     44 |    4 | consecutive failures (u32)                                      |
 //! |     48 |    8 | last accepted time step (u64)                                   |
 //! |     56 |    8 | locked until, Unix time (u64)                                   |
 //! |     64 |    8 | last success, Unix time (u64)                                   |
-//! |     72 |    8 | HOTP counter (u64), for a later HOTP mode                       |
+//! |     72 |    8 | HOTP counter (u64): the next counter a code may come from       |
 //! |     80 |  400 | burned recovery ids: 100 slots of 4 ASCII bytes                 |
 //! |    480 |  640 | remembered hosts: 16 slots of (SHA-256 of rhost, Unix time u64) |
 //! |   1120 | 2944 | reserved, zero                                                  |
@@ -260,6 +260,7 @@ impl Record {
             block[OFF_METHOD] = match success.method {
                 Method::Totp => 1,
                 Method::Recovery => 2,
+                Method::Hotp => 3,
             };
             put(
                 &mut block[..],
@@ -348,6 +349,10 @@ impl Record {
             (Some(time), 2) => Some(LastSuccess {
                 time,
                 method: Method::Recovery,
+            }),
+            (Some(time), 3) => Some(LastSuccess {
+                time,
+                method: Method::Hotp,
             }),
             _ => return Err(Invalid::Method),
         };
@@ -709,7 +714,7 @@ mod tests {
                 Invalid::AbsentValueNotZero,
             ),
             (|b| b[OFF_HOTP + 7] = 1, &empty, Invalid::AbsentValueNotZero),
-            (|b| b[OFF_METHOD] = 3, &good, Invalid::Method),
+            (|b| b[OFF_METHOD] = 4, &good, Invalid::Method),
             (|b| b[OFF_METHOD] = 1, &empty, Invalid::Method),
             (|b| b[OFF_METHOD] = 0, &good, Invalid::Method),
             (|b| b[OFF_BURNED_COUNT] = 101, &good, Invalid::TooManyBurned),

@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::otp::{
-    self, DIGITS, HashAlgorithm, MAX_SECRET_BYTES, MIN_SECRET_BYTES, OtpParams, PERIODS,
+    self, DIGITS, HashAlgorithm, Kind, MAX_SECRET_BYTES, MIN_SECRET_BYTES, OtpParams, PERIODS,
 };
 use crate::recovery::{self, MAX_RECOVERY_CODES, RecoveryCodeHash};
 use crate::secret::SecretString;
@@ -13,6 +13,8 @@ use crate::secret::SecretString;
 pub enum Method {
     Totp,
     Recovery,
+    /// A code of an HOTP token.
+    Hotp,
 }
 
 impl Method {
@@ -20,6 +22,7 @@ impl Method {
         match self {
             Method::Totp => "totp",
             Method::Recovery => "recovery",
+            Method::Hotp => "hotp",
         }
     }
 }
@@ -50,6 +53,11 @@ pub struct State {
     pub throttle: Throttle,
     pub last_success: Option<LastSuccess>,
     pub recovery_codes: Vec<RecoveryCodeHash>,
+    /// TOTP or HOTP; an HOTP enrollment ignores `period` and `last_step`.
+    pub kind: Kind,
+    /// HOTP: the next counter a code may come from (every code before it is used up).
+    /// Always 0 for TOTP.
+    pub hotp_counter: u64,
 }
 
 /// What can be told about an enrollment without its secret (status, a store that keeps
@@ -60,6 +68,9 @@ pub struct Enrolled {
     pub recovery_codes_left: usize,
     pub last_success: Option<LastSuccess>,
     pub throttle: Throttle,
+    pub kind: Kind,
+    /// HOTP: the next counter a code may come from.
+    pub hotp_counter: Option<u64>,
 }
 
 impl State {
@@ -80,9 +91,21 @@ impl State {
             throttle: Throttle::default(),
             last_success: None,
             recovery_codes,
+            kind: Kind::Totp,
+            hotp_counter: 0,
         };
         state.validate().map_err(Error::BadOption)?;
         Ok(state)
+    }
+
+    /// This enrollment as an HOTP one whose next code is that of `counter`.
+    pub fn into_hotp(self, counter: u64) -> State {
+        State {
+            kind: Kind::Hotp,
+            hotp_counter: counter,
+            last_step: None,
+            ..self
+        }
     }
 
     pub fn params(&self) -> OtpParams {
@@ -100,6 +123,8 @@ impl State {
             recovery_codes_left: self.recovery_codes.len(),
             last_success: self.last_success,
             throttle: self.throttle.clone(),
+            kind: self.kind,
+            hotp_counter: (self.kind == Kind::Hotp).then_some(self.hotp_counter),
         }
     }
 
@@ -126,6 +151,9 @@ impl State {
                 PERIODS.start(),
                 PERIODS.end()
             ));
+        }
+        if self.kind == Kind::Totp && self.hotp_counter != 0 {
+            return Err("a TOTP enrollment has no HOTP counter".into());
         }
         if self.recovery_codes.len() > MAX_RECOVERY_CODES {
             return Err(format!("more than {MAX_RECOVERY_CODES} recovery codes"));

@@ -304,6 +304,16 @@ impl Store for HelperStore {
         Err(not_here("clearing the throttle"))
     }
 
+    fn resync(
+        &self,
+        _first: &SecretString,
+        _second: &SecretString,
+        _now: u64,
+        _policy: Policy,
+    ) -> Change<u64> {
+        Err(not_here("resynchronising an HOTP token"))
+    }
+
     fn remove(&self, proof: Proof<'_>, _now: u64, _policy: Policy) -> Change<()> {
         let Proof::Code(code) = proof else {
             return Err(not_here("removing without a code"));

@@ -68,6 +68,8 @@ pub enum Refusal {
     TotpRequired,
     /// The [`BeforeCommit`] step failed; it knows why.
     Aborted,
+    /// Only an HOTP enrollment can be resynchronised.
+    NotHotp,
 }
 
 #[derive(Debug)]
@@ -137,7 +139,8 @@ pub trait Store {
     /// Proves a current code (TOTP or recovery) and burns it.
     fn prove(&self, answer: &SecretString, now: u64, policy: Policy) -> Change<Verdict>;
 
-    /// Whether a login would accept `answer` now, without using it up; a wrong one counts.
+    /// Whether a login would accept `answer` now, without using it up (an HOTP code is used
+    /// up, as at a login: the token has moved on); a wrong one counts.
     fn verify(&self, answer: &SecretString, now: u64, policy: Policy) -> Change<Verified>;
 
     /// Replaces any enrollment with `state` (making the directories if needed).
@@ -163,6 +166,17 @@ pub trait Store {
 
     /// Clears the throttling (root's `unlock`: no proof); returns it as it was.
     fn clear_throttle(&self) -> Change<Throttle>;
+
+    /// HOTP: finds `first` and `second` as the codes of two consecutive counters in the
+    /// resync window after the stored counter, and stores the second's + 1 (returned). Not
+    /// found: refused with a wrong-code verdict, counted as a failure.
+    fn resync(
+        &self,
+        first: &SecretString,
+        second: &SecretString,
+        now: u64,
+        policy: Policy,
+    ) -> Change<u64>;
 }
 
 /// A boxed store is one too (the CLI picks the file or the helper at run time).
@@ -212,5 +226,14 @@ impl Store for Box<dyn Store + '_> {
     }
     fn clear_throttle(&self) -> Change<Throttle> {
         (**self).clear_throttle()
+    }
+    fn resync(
+        &self,
+        first: &SecretString,
+        second: &SecretString,
+        now: u64,
+        policy: Policy,
+    ) -> Change<u64> {
+        (**self).resync(first, second, now, policy)
     }
 }

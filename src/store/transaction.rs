@@ -8,10 +8,11 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::input::{self, Entered};
-use crate::policy::{self, CountFailure, Policy, Verdict};
+use crate::otp::{self, Kind};
+use crate::policy::{self, CountFailure, Policy, Verdict, WrongReason};
 use crate::recovery::RecoveryCodeHash;
 use crate::secret::SecretString;
-use crate::state::{Enrolled, State, Throttle};
+use crate::state::{Enrolled, LastSuccess, Method, State, Throttle};
 use std::path::{Path, PathBuf};
 
 /// Whether taking the lock may create what is missing (enrollment) or finds it absent.
@@ -124,7 +125,11 @@ impl<B: Backend> Store for B {
         locked.write(&policy::counted_as_failure(&state, now, policy))?;
         let mut trial = state.clone();
         let verdict = policy::judge(&mut trial, answer, now, policy, CountFailure::Yes)?;
-        if verdict.accepted() {
+        if let Verdict::Hotp { .. } = verdict {
+            // An HOTP token has moved past the code it showed: checked is used, as at a
+            // login, or the counter would fall behind the token by one per check.
+            locked.write(&trial)?;
+        } else if verdict.accepted() {
             locked.write(&state)?;
         }
         Ok(Verified {
@@ -211,6 +216,57 @@ impl<B: Backend> Store for B {
         }
         Ok(was)
     }
+
+    fn resync(
+        &self,
+        first: &SecretString,
+        second: &SecretString,
+        now: u64,
+        policy: Policy,
+    ) -> Change<u64> {
+        let (locked, mut state) = lock_existing(self)?;
+        if state.kind != Kind::Hotp {
+            return Err(ChangeError::Refused(Refusal::NotHotp));
+        }
+        if let Some(seconds) = state.throttled_for(now) {
+            return Err(ChangeError::Refused(Refusal::Proof(Verdict::Throttled {
+                seconds,
+            })));
+        }
+        // Counted first, as every proof (see `judge_proof`): two codes searched in a wide
+        // window are a guess like any other until they match.
+        let counted = policy::counted_as_failure(&state, now, policy);
+        locked.write(&counted)?;
+        let codes = |answer: &SecretString| match input::classify(answer.expose(), state.digits) {
+            Entered::Totp(code) => Some(code),
+            _ => None,
+        };
+        let found = match (codes(first), codes(second)) {
+            (Some(first), Some(second)) => otp::hotp::find_resync(
+                &state.secret,
+                state.params(),
+                state.hotp_counter,
+                &first,
+                &second,
+            )?,
+            _ => None,
+        };
+        let Some(counter) = found else {
+            return Err(ChangeError::Refused(Refusal::Proof(Verdict::Wrong {
+                reason: WrongReason::WrongCode,
+                failures: counted.throttle.failures,
+            })));
+        };
+        // find_resync never returns u64::MAX: + 1 cannot overflow.
+        state.hotp_counter = counter + 1;
+        state.throttle = Throttle::default();
+        state.last_success = Some(LastSuccess {
+            time: now,
+            method: Method::Hotp,
+        });
+        locked.write(&state)?;
+        Ok(state.hotp_counter)
+    }
 }
 
 /// Locks an existing enrollment; a missing state (or nowhere to keep one) is not enrolled.
@@ -277,6 +333,6 @@ fn judge_proof(
             // `state` now holds exactly what was written above.
             Err(ChangeError::Refused(Refusal::Proof(verdict)))
         }
-        Verdict::Totp { .. } | Verdict::Recovery { .. } => Ok(verdict),
+        Verdict::Totp { .. } | Verdict::Hotp { .. } | Verdict::Recovery { .. } => Ok(verdict),
     }
 }
