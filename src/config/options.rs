@@ -424,6 +424,17 @@ mod tests {
     }
 
     #[test]
+    fn hotp_window_defaults_to_10_and_is_bounded() {
+        assert_eq!(args(&[]).unwrap().hotp_window, 10);
+        assert_eq!(args(&["hotp_window=0"]).unwrap().hotp_window, 0);
+        assert_eq!(args(&["hotp_window=100"]).unwrap().hotp_window, 100);
+        for bad in ["hotp_window=101", "hotp_window=-1", "hotp_window=x", "hotp_window"] {
+            let err = args(&[bad]).unwrap_err().to_string();
+            assert!(err.contains("hotp_window"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn nullok_until_is_a_real_date_through_the_end_of_that_day_utc() {
         let until = args(&["nullok_until=2026-12-31"])
             .unwrap()

@@ -854,6 +854,38 @@ check "sudo: same code again in the same 30 s step (replay) -> refused" \
     sudo_refused "$U_DAVE" "$PW_D" "$C" yes "$STEP"
 
 if [[ $PLUMBING == 0 ]]; then
+    echo "## 4b. HOTP tokens (RFC 4226), provisioned by root from a seed on stdin"
+    # user counter: re-enrolled as an HOTP token with a new seed, checked with status --json.
+    hotp_enroll() {
+        local seed json
+        seed=$(head -c 20 /dev/urandom | base32 -w0 | tr -d '=')
+        printf '%s\n' "$seed" >"$WORK/enroll/$1.hotp"
+        json=$(printf '%s' "$seed" | "$PAM_TOTP_CLI" --user "$1" enroll --hotp --counter "$2" \
+            --secret - --no-confirm --json) || fail "enroll --hotp exited non-zero"
+        jq -e --arg c "$2" '.otpauth_uri | startswith("otpauth://hotp/") and endswith("&counter=" + $c)' \
+            <<<"$json" >/dev/null || fail ".otpauth_uri is not an otpauth://hotp/ URI with the counter"
+        "$PAM_TOTP_CLI" --user "$1" status --json |
+            jq -e --argjson c "$2" '.kind == "hotp" and .hotp_counter == $c' >/dev/null ||
+            fail "status --json does not show the HOTP counter"
+    }
+    hotp_at() { oathtool --hotp -b -c "$2" "$(cat "$WORK/enroll/$1.hotp")"; } # user counter
+    check "pam-totp --user $U_ALICE enroll --hotp --counter 3 --secret - -> an HOTP enrollment" \
+        hotp_enroll "$U_ALICE" 3
+    H=$(hotp_at "$U_ALICE" 5 2>/dev/null) || H=""
+    check "ssh HOTP: password + the token's code two presses ahead -> in" \
+        ssh_in pw "$U_ALICE" "$PW_A" "$H" yes yes
+    check "ssh HOTP: the same code again (replay) -> refused" ssh_refused pw "$U_ALICE" "$PW_A" "$H" yes yes
+    H=$(hotp_at "$U_ALICE" 4 2>/dev/null) || H=""
+    check "ssh HOTP: a code behind the counter -> refused" ssh_refused pw "$U_ALICE" "$PW_A" "$H" yes yes
+    H=$(hotp_at "$U_ALICE" 17 2>/dev/null) || H=""
+    check "ssh HOTP: a code beyond hotp_window (10) -> refused" ssh_refused pw "$U_ALICE" "$PW_A" "$H" yes yes
+    H=$(hotp_at "$U_ALICE" 6 2>/dev/null) || H=""
+    check "ssh HOTP: the next code -> in" ssh_in pw "$U_ALICE" "$PW_A" "$H" yes yes
+    check "pam-totp --user $U_DAVE enroll --hotp -> an HOTP enrollment" hotp_enroll "$U_DAVE" 0
+    H=$(hotp_at "$U_DAVE" 0 2>/dev/null) || H=""
+    check "sudo HOTP: password + the token's code -> runs id as root" sudo_ok "$U_DAVE" "$PW_D" "$H" yes
+    check "sudo HOTP: the same code again (replay) -> refused" sudo_refused "$U_DAVE" "$PW_D" "$H" yes
+
     # shellcheck source=protected.sh
     . "$E2E_DIR/protected.sh"
 fi
