@@ -428,7 +428,12 @@ mod tests {
         assert_eq!(args(&[]).unwrap().hotp_window, 10);
         assert_eq!(args(&["hotp_window=0"]).unwrap().hotp_window, 0);
         assert_eq!(args(&["hotp_window=100"]).unwrap().hotp_window, 100);
-        for bad in ["hotp_window=101", "hotp_window=-1", "hotp_window=x", "hotp_window"] {
+        for bad in [
+            "hotp_window=101",
+            "hotp_window=-1",
+            "hotp_window=x",
+            "hotp_window",
+        ] {
             let err = args(&[bad]).unwrap_err().to_string();
             assert!(err.contains("hotp_window"), "{bad}: {err}");
         }
