@@ -72,14 +72,6 @@ fn format_code(value: u32, digits: u8) -> Zeroizing<String> {
     ))
 }
 
-/// Compares two codes in constant time for equal lengths (the length is public: digits).
-fn same_code(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// The code of `counter` (enroll's self-check, tests).
 pub fn hotp_code(secret: &SecretString, params: OtpParams, counter: u64) -> Result<SecretString> {
     let key = key(secret)?;
@@ -102,7 +94,8 @@ fn matches_in(
     for counter in (first..first.saturating_add(count)).filter(|c| *c < u64::MAX) {
         let expected = format_code(hotp_value(key, params.algorithm, counter)?, params.digits);
         // Every candidate is compared, so the time taken does not tell which one matched.
-        if same_code(expected.as_bytes(), code.expose().as_bytes()) {
+        // Constant time for equal lengths; the length (digits) is public.
+        if constant_time_eq::constant_time_eq(expected.as_bytes(), code.expose().as_bytes()) {
             found.push(counter);
         }
     }
