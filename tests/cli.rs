@@ -1835,4 +1835,6 @@ fn resync_of_a_totp_enrollment_and_counter_without_hotp_are_refused() {
     assert!(run.stderr.contains("resync is for HOTP"), "{run}");
     let run = env.run(&["enroll", "--counter", "3", "--no-confirm"], "");
     assert_eq!(run.code, Some(2), "{run}");
+    let run = env.run(&["enroll", "--hotp", "--period", "60", "--no-confirm"], "");
+    assert_eq!(run.code, Some(2), "a period means nothing to a token: {run}");
 }

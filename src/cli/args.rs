@@ -156,7 +156,7 @@ pub struct EnrollArgs {
 
     /// Counter-based codes (HOTP, RFC 4226) for a hardware token or an app in counter mode,
     /// instead of time-based ones (--period does not apply)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "period")]
     pub hotp: bool,
 
     /// HOTP: the token's next counter (for a token that has been used) [default: 0]
