@@ -1836,5 +1836,9 @@ fn resync_of_a_totp_enrollment_and_counter_without_hotp_are_refused() {
     let run = env.run(&["enroll", "--counter", "3", "--no-confirm"], "");
     assert_eq!(run.code, Some(2), "{run}");
     let run = env.run(&["enroll", "--hotp", "--period", "60", "--no-confirm"], "");
-    assert_eq!(run.code, Some(2), "a period means nothing to a token: {run}");
+    assert_eq!(
+        run.code,
+        Some(2),
+        "a period means nothing to a token: {run}"
+    );
 }
