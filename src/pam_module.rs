@@ -16,7 +16,7 @@ use pam::constants::{
     PamResultCode,
 };
 use pam::conv::Conv;
-use pam::items::AuthTok;
+use pam::items::{AuthTok, RHost};
 use pam::module::{PamHandle, PamHooks};
 use std::ffi::{CStr, CString};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -97,8 +97,10 @@ fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamResu
     log(pamh, decision.priority, &decision.message);
     // Every failed attempt costs the same few seconds, whichever way it failed: that a
     // wrong code for an enrolled user takes a locked write must not tell who is enrolled.
-    if !matches!(decision.outcome, Outcome::Success(_) | Outcome::Ignore)
-        && options.fail_delay_ms > 0
+    if !matches!(
+        decision.outcome,
+        Outcome::Success(_) | Outcome::Remembered | Outcome::Ignore
+    ) && options.fail_delay_ms > 0
         && let Err(rc) = sys::pam_request_fail_delay(pamh, options.fail_delay_ms * 1000)
     {
         log(
@@ -116,7 +118,7 @@ fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamResu
 /// The one place outcomes become PAM result codes.
 fn pam_code(outcome: Outcome) -> PamResultCode {
     match outcome {
-        Outcome::Success(_) => PamResultCode::PAM_SUCCESS,
+        Outcome::Success(_) | Outcome::Remembered => PamResultCode::PAM_SUCCESS,
         Outcome::Ignore => PamResultCode::PAM_IGNORE,
         Outcome::Denied => PamResultCode::PAM_AUTH_ERR,
         Outcome::Unavailable => PamResultCode::PAM_AUTHINFO_UNAVAIL,
@@ -197,5 +199,13 @@ impl Conversation for PamConversation<'_> {
             return false;
         };
         sys::pam_set_authtok(self.pamh, token).is_ok()
+    }
+
+    fn remote_host(&mut self) -> Option<String> {
+        // Not UTF-8: no host to remember (the login is then asked for a code).
+        match self.pamh.get_item::<RHost>() {
+            Ok(Some(rhost)) => rhost.0.to_str().ok().map(str::to_owned),
+            _ => None,
+        }
     }
 }

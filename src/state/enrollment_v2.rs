@@ -151,6 +151,7 @@ impl Enrollment {
             throttle: Throttle::default(),
             last_success: None,
             recovery_codes: self.recovery_codes.clone(),
+            remembered_hosts: Vec::new(),
         }
     }
 }

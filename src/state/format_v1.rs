@@ -205,6 +205,8 @@ impl FileV1 {
                     hash: c.hash,
                 })
                 .collect(),
+            // Version 1 has no remembered hosts: a converted state starts with none.
+            remembered_hosts: Vec::new(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! parameters), the replay guard, throttling, the last success and the recovery codes.
 //! Every rule a state must satisfy is checked here, whatever it was read from.
 
+use super::hosts::{self, RememberedHost, RemoteHost};
 use crate::error::{Error, Result};
 use crate::otp::{
     self, DIGITS, HashAlgorithm, MAX_SECRET_BYTES, MIN_SECRET_BYTES, OtpParams, PERIODS,
@@ -50,6 +51,9 @@ pub struct State {
     pub throttle: Throttle,
     pub last_success: Option<LastSuccess>,
     pub recovery_codes: Vec<RecoveryCodeHash>,
+    /// Hosts that passed with a code recently (`grace_period`), at most
+    /// [`hosts::MAX_HOSTS`]; empty in a new enrollment.
+    pub remembered_hosts: Vec<RememberedHost>,
 }
 
 /// What can be told about an enrollment without its secret (status, a store that keeps
@@ -80,6 +84,7 @@ impl State {
             throttle: Throttle::default(),
             last_success: None,
             recovery_codes,
+            remembered_hosts: Vec::new(),
         };
         state.validate().map_err(Error::BadOption)?;
         Ok(state)
@@ -127,6 +132,9 @@ impl State {
                 PERIODS.end()
             ));
         }
+        if self.remembered_hosts.len() > hosts::MAX_HOSTS {
+            return Err(format!("more than {} remembered hosts", hosts::MAX_HOSTS));
+        }
         if self.recovery_codes.len() > MAX_RECOVERY_CODES {
             return Err(format!("more than {MAX_RECOVERY_CODES} recovery codes"));
         }
@@ -152,6 +160,34 @@ impl State {
     /// Seconds left before attempts are checked again, if throttled now.
     pub fn throttled_for(&self, now: u64) -> Option<u64> {
         (self.throttle.locked_until > now).then(|| self.throttle.locked_until - now)
+    }
+
+    /// How many seconds ago `host` passed with a code, if within `grace` seconds of `now`.
+    /// Never while throttled: a remembered host does not skip the lockout.
+    pub fn remembers(&self, host: &RemoteHost, now: u64, grace: u64) -> Result<Option<u64>> {
+        if self.throttled_for(now).is_some() {
+            return Ok(None);
+        }
+        let tag = host.tag(&self.secret)?;
+        Ok(hosts::passed_within(
+            &self.remembered_hosts,
+            &tag,
+            now,
+            grace,
+        ))
+    }
+
+    /// Remembers that `host` passed with a code at `now`.
+    pub fn remember(&mut self, host: &RemoteHost, now: u64) -> Result<()> {
+        let rhost_tag = host.tag(&self.secret)?;
+        hosts::remember(
+            &mut self.remembered_hosts,
+            RememberedHost {
+                rhost_tag,
+                time: now,
+            },
+        );
+        Ok(())
     }
 
     /// The code of `time` (tests, the CLI's self-checks).

@@ -41,6 +41,7 @@ impl V2 {
                 .filter(|code| !counters.burned().iter().any(|b| b.as_str() == code.id))
                 .cloned()
                 .collect(),
+            remembered_hosts: counters.hosts().to_vec(),
         }
     }
 
@@ -64,6 +65,7 @@ impl V2 {
         counters.last_step = state.last_step;
         counters.throttle = state.throttle.clone();
         counters.last_success = state.last_success;
+        counters.replace_hosts(&state.remembered_hosts);
         for code in &e.recovery_codes {
             if state.recovery_codes.contains(code) {
                 continue;
