@@ -126,7 +126,15 @@ pub fn before_password_change(
     env: &Env<'_>,
     conv: &mut dyn Conversation,
 ) -> Decision {
-    decide(user, options, env, conv, Purpose::PasswordChange)
+    // Always a prompt of its own: in the password stack PAM_AUTHTOK is the *new* password,
+    // so use_first_pass/try_first_pass would take it for a code, and forward_pass would
+    // set the new password from the answer.
+    let options = Options {
+        forward_pass: false,
+        first_pass: FirstPass::Prompt,
+        ..options.clone()
+    };
+    decide(user, &options, env, conv, Purpose::PasswordChange)
 }
 
 fn decide(
