@@ -196,6 +196,7 @@ impl Enrollment {
             recovery_codes: self.recovery_codes.clone(),
             kind: self.kind,
             hotp_counter: 0,
+            remembered_hosts: Vec::new(),
         }
     }
 }

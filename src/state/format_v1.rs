@@ -208,6 +208,8 @@ impl FileV1 {
                 .collect(),
             kind: crate::otp::Kind::Totp,
             hotp_counter: 0,
+            // Version 1 has no remembered hosts: a converted state starts with none.
+            remembered_hosts: Vec::new(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! parameters), the replay guard, throttling, the last success and the recovery codes.
 //! Every rule a state must satisfy is checked here, whatever it was read from.
 
+use super::hosts::{self, RememberedHost, RemoteHost};
 use crate::error::{Error, Result};
 use crate::otp::{
     self, DIGITS, HashAlgorithm, Kind, MAX_SECRET_BYTES, MIN_SECRET_BYTES, OtpParams, PERIODS,
@@ -58,6 +59,9 @@ pub struct State {
     /// HOTP: the next counter a code may come from (every code before it is used up).
     /// Always 0 for TOTP.
     pub hotp_counter: u64,
+    /// Hosts that passed with a code recently (`grace_period`), at most
+    /// [`hosts::MAX_HOSTS`]; empty in a new enrollment.
+    pub remembered_hosts: Vec<RememberedHost>,
 }
 
 /// What can be told about an enrollment without its secret (status, a store that keeps
@@ -93,6 +97,7 @@ impl State {
             recovery_codes,
             kind: Kind::Totp,
             hotp_counter: 0,
+            remembered_hosts: Vec::new(),
         };
         state.validate().map_err(Error::BadOption)?;
         Ok(state)
@@ -155,6 +160,9 @@ impl State {
         if self.kind == Kind::Totp && self.hotp_counter != 0 {
             return Err("a TOTP enrollment has no HOTP counter".into());
         }
+        if self.remembered_hosts.len() > hosts::MAX_HOSTS {
+            return Err(format!("more than {} remembered hosts", hosts::MAX_HOSTS));
+        }
         if self.recovery_codes.len() > MAX_RECOVERY_CODES {
             return Err(format!("more than {MAX_RECOVERY_CODES} recovery codes"));
         }
@@ -180,6 +188,34 @@ impl State {
     /// Seconds left before attempts are checked again, if throttled now.
     pub fn throttled_for(&self, now: u64) -> Option<u64> {
         (self.throttle.locked_until > now).then(|| self.throttle.locked_until - now)
+    }
+
+    /// How many seconds ago `host` passed with a code, if within `grace` seconds of `now`.
+    /// Never while throttled: a remembered host does not skip the lockout.
+    pub fn remembers(&self, host: &RemoteHost, now: u64, grace: u64) -> Result<Option<u64>> {
+        if self.throttled_for(now).is_some() {
+            return Ok(None);
+        }
+        let tag = host.tag(&self.secret)?;
+        Ok(hosts::passed_within(
+            &self.remembered_hosts,
+            &tag,
+            now,
+            grace,
+        ))
+    }
+
+    /// Remembers that `host` passed with a code at `now`.
+    pub fn remember(&mut self, host: &RemoteHost, now: u64) -> Result<()> {
+        let rhost_tag = host.tag(&self.secret)?;
+        hosts::remember(
+            &mut self.remembered_hosts,
+            RememberedHost {
+                rhost_tag,
+                time: now,
+            },
+        );
+        Ok(())
     }
 
     /// The code of `time` (tests, the CLI's self-checks).

@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::policy::{CountFailure, Policy, Verdict};
 use crate::recovery::RecoveryCodeHash;
 use crate::secret::SecretString;
-use crate::state::{Enrolled, State, Throttle};
+use crate::state::{Enrolled, RemoteHost, State, Throttle};
 use std::path::{Path, PathBuf};
 
 /// What to ask before prompting, read without the lock (a person may take a while).
@@ -124,14 +124,21 @@ pub trait Store {
 
     /// Checks `answer` and records the result atomically: an accepted code is burned, a
     /// wrong one is counted when `count` says so; if that cannot be written, this is an
-    /// error for either, never a success. `Error::NotEnrolled` when the enrollment went away.
+    /// error for either, never a success. With `remember`, an accepted code also remembers
+    /// that host (`grace_period`), in the same write. `Error::NotEnrolled` when the
+    /// enrollment went away.
     fn check_and_record(
         &self,
         answer: &SecretString,
         now: u64,
         policy: Policy,
         count: CountFailure,
+        remember: Option<&RemoteHost>,
     ) -> Result<Recorded>;
+
+    /// How many seconds ago `host` passed with a code, if within `grace` seconds of `now`
+    /// and the user is not throttled (`grace_period`). Reads only; writes nothing.
+    fn remembers_host(&self, host: &RemoteHost, now: u64, grace: u64) -> Result<Option<u64>>;
 
     /// The enrollment without its secret; `None` if not enrolled.
     fn enrolled(&self) -> Result<Option<Enrolled>>;
@@ -193,8 +200,12 @@ impl Store for Box<dyn Store + '_> {
         now: u64,
         policy: Policy,
         count: CountFailure,
+        remember: Option<&RemoteHost>,
     ) -> Result<Recorded> {
-        (**self).check_and_record(answer, now, policy, count)
+        (**self).check_and_record(answer, now, policy, count, remember)
+    }
+    fn remembers_host(&self, host: &RemoteHost, now: u64, grace: u64) -> Result<Option<u64>> {
+        (**self).remembers_host(host, now, grace)
     }
     fn enrolled(&self) -> Result<Option<Enrolled>> {
         (**self).enrolled()

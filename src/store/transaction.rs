@@ -12,7 +12,7 @@ use crate::otp::{self, Kind};
 use crate::policy::{self, CountFailure, Policy, Verdict, WrongReason};
 use crate::recovery::RecoveryCodeHash;
 use crate::secret::SecretString;
-use crate::state::{Enrolled, LastSuccess, Method, State, Throttle};
+use crate::state::{Enrolled, LastSuccess, Method, RemoteHost, State, Throttle};
 use std::path::{Path, PathBuf};
 
 /// Whether taking the lock may create what is missing (enrollment) or finds it absent.
@@ -84,12 +84,19 @@ impl<B: Backend> Store for B {
         now: u64,
         policy: Policy,
         count: CountFailure,
+        remember: Option<&RemoteHost>,
     ) -> Result<Recorded> {
         let locked = self.lock(Create::No)?;
         let mut state = locked
             .read()?
             .ok_or_else(|| Error::NotEnrolled(Backend::location(self).to_owned()))?;
         let verdict = policy::judge(&mut state, answer, now, policy, count)?;
+        if verdict.accepted()
+            && let Some(host) = remember
+        {
+            // Only a login that presented a right code remembers (or refreshes) a host.
+            state.remember(host, now)?;
+        }
         if verdict.changes_state(count) {
             // A success that cannot be burned is no success; a failure that cannot be
             // counted is the same error, with the same message: were it a plain "wrong
@@ -98,6 +105,13 @@ impl<B: Backend> Store for B {
             locked.write(&state)?;
         }
         Ok(Recorded { verdict })
+    }
+
+    fn remembers_host(&self, host: &RemoteHost, now: u64, grace: u64) -> Result<Option<u64>> {
+        match self.load()? {
+            Some(state) => state.remembers(host, now, grace),
+            None => Ok(None),
+        }
     }
 
     fn enrolled(&self) -> Result<Option<Enrolled>> {
@@ -147,7 +161,10 @@ impl<B: Backend> Store for B {
         if before_commit.run().is_err() {
             return Err(ChangeError::Refused(Refusal::Aborted));
         }
-        if let Err(e) = locked.write(state) {
+        // A new enrollment remembers no host, whatever the caller's state held.
+        let mut state = state.clone();
+        state.remembered_hosts.clear();
+        if let Err(e) = locked.write(&state) {
             before_commit.undo();
             return Err(e.into());
         }
@@ -166,6 +183,9 @@ impl<B: Backend> Store for B {
         let proved = check_proof(&*locked, &mut state, proof, now, policy)?;
         let burned = state.clone();
         state.recovery_codes = codes.to_vec();
+        // New recovery codes are made after a lost or exposed device: hosts that passed
+        // before must give a code again.
+        state.remembered_hosts.clear();
         if before_commit.run().is_err() {
             // The accepted code stays used up; the old recovery codes stay valid.
             if proved {

@@ -45,6 +45,7 @@ impl V2 {
             kind: self.enrollment.kind,
             // Present exactly for an HOTP enrollment (`FsStore::read_in` checks).
             hotp_counter: counters.hotp_counter.unwrap_or(0),
+            remembered_hosts: counters.hosts().to_vec(),
         }
     }
 
@@ -70,6 +71,7 @@ impl V2 {
         counters.throttle = state.throttle.clone();
         counters.last_success = state.last_success;
         counters.hotp_counter = (state.kind == Kind::Hotp).then_some(state.hotp_counter);
+        counters.replace_hosts(&state.remembered_hosts);
         for code in &e.recovery_codes {
             if state.recovery_codes.contains(code) {
                 continue;
