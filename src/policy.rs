@@ -6,7 +6,7 @@
 use crate::config::Options;
 use crate::error::Result;
 use crate::input::{self, Entered};
-use crate::otp::{self, TotpMatch};
+use crate::otp::{self, HotpMatch, Kind, TotpMatch};
 use crate::recovery;
 use crate::secret::SecretString;
 use crate::state::{LastSuccess, Method, State};
@@ -22,6 +22,8 @@ pub struct Policy {
     pub window: u32,
     /// Consecutive failed codes before attempts are refused for a while.
     pub max_failures: u32,
+    /// Counters after the stored one an HOTP code may come from.
+    pub hotp_window: u32,
 }
 
 impl From<&Options> for Policy {
@@ -29,6 +31,7 @@ impl From<&Options> for Policy {
         Policy {
             window: options.window,
             max_failures: options.max_failures,
+            hotp_window: options.hotp_window,
         }
     }
 }
@@ -44,7 +47,8 @@ pub enum CountFailure {
 /// Why an answer was not accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WrongReason {
-    /// The code of a time step at or before the last accepted one.
+    /// The code of a time step at or before the last accepted one (TOTP), or of a counter
+    /// before the stored one (HOTP).
     Replayed,
     WrongCode,
     WrongRecoveryCode,
@@ -69,15 +73,31 @@ impl WrongReason {
 /// What checking one answer did to the state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    Totp { step: u64 },
-    Recovery { remaining: usize },
-    Wrong { reason: WrongReason, failures: u32 },
-    Throttled { seconds: u64 },
+    Totp {
+        step: u64,
+    },
+    /// An HOTP code of this counter; the next one is stored.
+    Hotp {
+        counter: u64,
+    },
+    Recovery {
+        remaining: usize,
+    },
+    Wrong {
+        reason: WrongReason,
+        failures: u32,
+    },
+    Throttled {
+        seconds: u64,
+    },
 }
 
 impl Verdict {
     pub fn accepted(self) -> bool {
-        matches!(self, Verdict::Totp { .. } | Verdict::Recovery { .. })
+        matches!(
+            self,
+            Verdict::Totp { .. } | Verdict::Hotp { .. } | Verdict::Recovery { .. }
+        )
     }
 
     /// Whether the state must be written back after this verdict.
@@ -85,7 +105,7 @@ impl Verdict {
         match self {
             Verdict::Throttled { .. } => false,
             Verdict::Wrong { .. } => count == CountFailure::Yes,
-            Verdict::Totp { .. } | Verdict::Recovery { .. } => true,
+            Verdict::Totp { .. } | Verdict::Hotp { .. } | Verdict::Recovery { .. } => true,
         }
     }
 }
@@ -104,6 +124,25 @@ pub(crate) fn judge(
         return Ok(Verdict::Throttled { seconds });
     }
     let reason = match input::classify(answer.expose(), state.digits) {
+        Entered::Totp(code) if state.kind == Kind::Hotp => {
+            let found = otp::find_hotp_counter(
+                &state.secret,
+                state.params(),
+                state.hotp_counter,
+                &code,
+                policy.hotp_window,
+            )?;
+            match found {
+                // The hotp module never returns u64::MAX, so + 1 cannot overflow.
+                HotpMatch::Fresh(counter) => {
+                    state.hotp_counter = counter + 1;
+                    record_success(state, now, Method::Hotp);
+                    return Ok(Verdict::Hotp { counter });
+                }
+                HotpMatch::Replayed => WrongReason::Replayed,
+                HotpMatch::NoMatch => WrongReason::WrongCode,
+            }
+        }
         Entered::Totp(code) => {
             let found = otp::find_totp_step(
                 &state.secret,
@@ -232,6 +271,42 @@ mod tests {
                 .accepted()
         );
         assert_eq!(state.throttle, Default::default());
+    }
+
+    #[test]
+    fn an_hotp_code_moves_the_counter_past_it_and_never_works_again() {
+        let policy = Policy::from(&Options::default());
+        let mut state = state().into_hotp(5);
+        let now = 1_700_000_000;
+        let at = |state: &State, c| otp::hotp_code(&state.secret, state.params(), c).unwrap();
+        let code = at(&state, 8);
+        let verdict = judge(&mut state, &code, now, policy, CountFailure::Yes).unwrap();
+        assert_eq!(verdict, Verdict::Hotp { counter: 8 });
+        assert_eq!(state.hotp_counter, 9);
+        assert_eq!(state.last_success.unwrap().method, Method::Hotp);
+        // The same code again, and one skipped over: replays, counted as failures.
+        for (code, failures) in [(code, 1), (at(&state, 6), 2)] {
+            assert_eq!(
+                judge(&mut state, &code, now, policy, CountFailure::Yes).unwrap(),
+                Verdict::Wrong {
+                    reason: WrongReason::Replayed,
+                    failures
+                }
+            );
+        }
+        // Past the window: wrong, and the counter stays.
+        let far = at(&state, 9 + u64::from(policy.hotp_window) + 1);
+        let verdict = judge(&mut state, &far, now, policy, CountFailure::Yes).unwrap();
+        assert!(matches!(verdict, Verdict::Wrong { .. }), "{verdict:?}");
+        assert_eq!(state.hotp_counter, 9);
+        // The edge of the window is in it.
+        let edge = at(&state, 9 + u64::from(policy.hotp_window));
+        assert!(
+            judge(&mut state, &edge, now, policy, CountFailure::Yes)
+                .unwrap()
+                .accepted()
+        );
+        assert_eq!(state.hotp_counter, 10 + u64::from(policy.hotp_window));
     }
 
     #[test]

@@ -15,6 +15,10 @@
 //! hash = "$argon2id$v=19$m=19456,t=2,p=1$…"
 //! ```
 //!
+//! An HOTP enrollment (a hardware token) says `kind = "hotp"` after the id; its counter is
+//! in the counters file, which every login rewrites anyway. Without `kind` it is TOTP (so
+//! TOTP files are as they were), and a build that does not know `kind` refuses the file.
+//!
 //! A recovery code used since the file was written stays in `recovery_codes`: its id is in
 //! the counters' burned list, so using it costs one write of the counters, not a rewrite of
 //! this file. Making new codes gives a new enrollment id, which starts a new burned list.
@@ -23,7 +27,7 @@ use super::counters_v2::EnrollmentId;
 use super::flat_toml;
 use super::format_v1::{AlgorithmV1, RecoveryCodeV1};
 use crate::error::{Error, Result, line_of};
-use crate::otp::HashAlgorithm;
+use crate::otp::{HashAlgorithm, Kind};
 use crate::recovery::RecoveryCodeHash;
 use crate::secret::SecretString;
 use crate::state::model::{State, Throttle};
@@ -42,6 +46,40 @@ pub struct Enrollment {
     pub digits: u8,
     pub period: u64,
     pub recovery_codes: Vec<RecoveryCodeHash>,
+    pub kind: Kind,
+}
+
+/// `kind` as the file writes it.
+#[derive(Serialize, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum KindV2 {
+    #[default]
+    Totp,
+    Hotp,
+}
+
+impl KindV2 {
+    fn is_totp(&self) -> bool {
+        *self == KindV2::Totp
+    }
+}
+
+impl From<KindV2> for Kind {
+    fn from(kind: KindV2) -> Kind {
+        match kind {
+            KindV2::Totp => Kind::Totp,
+            KindV2::Hotp => Kind::Hotp,
+        }
+    }
+}
+
+impl From<Kind> for KindV2 {
+    fn from(kind: Kind) -> KindV2 {
+        match kind {
+            Kind::Totp => KindV2::Totp,
+            Kind::Hotp => KindV2::Hotp,
+        }
+    }
 }
 
 /// The file as TOML sees it; every field required, nothing unknown.
@@ -50,6 +88,8 @@ pub struct Enrollment {
 struct File {
     version: u32,
     enrollment_id: String,
+    #[serde(default, skip_serializing_if = "KindV2::is_totp")]
+    kind: KindV2,
     secret: SecretString,
     algorithm: AlgorithmV1,
     digits: u8,
@@ -83,6 +123,7 @@ impl Enrollment {
             digits: state.digits,
             period: state.period,
             recovery_codes: state.recovery_codes.clone(),
+            kind: state.kind,
         }
     }
 
@@ -113,29 +154,27 @@ impl Enrollment {
         }
         let id = EnrollmentId::from_hex(&file.enrollment_id)
             .ok_or_else(|| Error::corrupt(path, "enrollment_id is not 32 lowercase hex digits"))?;
-        // Validated as the v1 fields they are (as `validate` does), moved rather than
-        // copied: a login parses this file every time.
-        let fields = State {
+        let mut enrollment = Enrollment {
+            id,
             secret: file.secret,
             algorithm: file.algorithm.into(),
             digits: file.digits,
             period: file.period,
-            last_step: None,
-            throttle: Throttle::default(),
-            last_success: None,
             recovery_codes: file.recovery_codes.into_iter().map(Into::into).collect(),
+            kind: file.kind.into(),
         };
-        fields
-            .validate()
-            .map_err(|problem| Error::corrupt(path, problem))?;
-        Ok(Enrollment {
-            id,
-            secret: fields.secret,
-            algorithm: fields.algorithm,
-            digits: fields.digits,
-            period: fields.period,
-            recovery_codes: fields.recovery_codes,
-        })
+        // Validated as `validate` does, but with the secret and the hashes moved into the
+        // v1 fields and back rather than copied: a login parses this file every time.
+        let secret = std::mem::take(&mut enrollment.secret);
+        let codes = std::mem::take(&mut enrollment.recovery_codes);
+        let mut fields = enrollment.as_v1_fields();
+        fields.secret = secret;
+        fields.recovery_codes = codes;
+        let checked = fields.validate();
+        enrollment.secret = std::mem::take(&mut fields.secret);
+        enrollment.recovery_codes = std::mem::take(&mut fields.recovery_codes);
+        checked.map_err(|problem| Error::corrupt(path, problem))?;
+        Ok(enrollment)
     }
 
     /// The file's text. Zeroizing: it holds the secret.
@@ -143,6 +182,7 @@ impl Enrollment {
         let file = File {
             version: VERSION,
             enrollment_id: self.id.to_hex(),
+            kind: self.kind.into(),
             secret: self.secret.clone(),
             algorithm: self.algorithm.into(),
             digits: self.digits,
@@ -170,6 +210,9 @@ impl Enrollment {
             throttle: Throttle::default(),
             last_success: None,
             recovery_codes: self.recovery_codes.clone(),
+            kind: self.kind,
+            hotp_counter: 0,
+            remembered_hosts: Vec::new(),
         }
     }
 }
@@ -190,6 +233,7 @@ mod tests {
             digits: 8,
             period: 60,
             recovery_codes: hashes,
+            kind: Kind::Totp,
         }
     }
 
@@ -217,6 +261,28 @@ mod tests {
         flat_toml::tests::assert_agrees_with_toml_on_mutations::<File>(
             &no_codes.to_toml().unwrap(),
         );
+        let hotp = Enrollment {
+            kind: Kind::Hotp,
+            ..sample()
+        };
+        flat_toml::tests::assert_agrees_with_toml_on_mutations::<File>(&hotp.to_toml().unwrap());
+    }
+
+    #[test]
+    fn a_totp_file_has_no_kind_and_an_hotp_file_says_so() {
+        let totp = sample().to_toml().unwrap();
+        assert!(!totp.contains("kind"), "{}", *totp);
+        let hotp = Enrollment {
+            kind: Kind::Hotp,
+            ..sample()
+        };
+        let text = hotp.to_toml().unwrap();
+        assert!(text.contains("\nkind = \"hotp\"\n"), "{}", *text);
+        assert_eq!(parse(&text).unwrap(), hotp);
+        let err = parse(&text.replace("\"hotp\"", "\"motp\""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a valid enrollment file"), "{err}");
     }
 
     #[test]

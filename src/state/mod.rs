@@ -8,8 +8,10 @@ pub mod enrollment_v2;
 mod flat_toml;
 pub mod format;
 mod format_v1;
+pub mod hosts;
 pub mod model;
 
+pub use hosts::{RememberedHost, RemoteHost};
 pub use model::{Enrolled, LastSuccess, Method, State, Throttle};
 
 #[cfg(test)]

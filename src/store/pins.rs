@@ -99,7 +99,7 @@ fn a_login_never_creates_missing_state_directories() {
     let answer = SecretString::new("123456".into());
     let policy = Policy::from(&Options::default());
     let err = store
-        .check_and_record(&answer, 1_700_000_000, policy, CountFailure::Yes)
+        .check_and_record(&answer, 1_700_000_000, policy, CountFailure::Yes, None)
         .unwrap_err();
     assert!(matches!(err, Error::NotEnrolled(_)), "{err}");
     assert!(matches!(store.lock(Create::No), Err(Error::NotEnrolled(_))));
@@ -257,7 +257,7 @@ fn a_used_scratch_code_that_shares_its_id_never_works_again() {
     let now = 1_700_000_000;
     let check = |code: &SecretString, at: u64| {
         store
-            .check_and_record(code, at, policy, CountFailure::Yes)
+            .check_and_record(code, at, policy, CountFailure::Yes, None)
             .unwrap()
             .verdict
     };
