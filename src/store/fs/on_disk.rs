@@ -3,12 +3,14 @@
 
 use super::*;
 use crate::otp::Kind;
+use std::sync::Arc;
 
 /// A state file's contents, parsed: a whole v1 state, or a v2 enrollment.
 #[derive(Clone)]
 pub(super) enum Parsed {
     V1(State),
-    V2(Enrollment),
+    /// Shared with the cache: a cache hit hands it out without copying the hashes.
+    V2(Arc<Enrollment>),
 }
 
 /// What was read: the state, and for v2 the counters file open and its current record.
@@ -18,7 +20,7 @@ pub(super) enum OnDisk {
 }
 
 pub(super) struct V2 {
-    pub(super) enrollment: Enrollment,
+    pub(super) enrollment: Arc<Enrollment>,
     pub(super) counters: File,
     pub(super) current: Picked,
 }
@@ -109,12 +111,14 @@ impl ParseCache {
         // Everything this build writes starts with its version line: no second parse to
         // tell the versions apart.
         let parsed = if bytes.starts_with(b"version = 2\n") {
-            Parsed::V2(Enrollment::parse(&bytes, path)?)
+            Parsed::V2(Arc::new(Enrollment::parse(&bytes, path)?))
         } else {
             match State::parse(&bytes, path) {
                 Ok(state) => Parsed::V1(state),
                 Err(e) => match enrollment_v2::file_version(&bytes) {
-                    Some(enrollment_v2::VERSION) => Parsed::V2(Enrollment::parse(&bytes, path)?),
+                    Some(enrollment_v2::VERSION) => {
+                        Parsed::V2(Arc::new(Enrollment::parse(&bytes, path)?))
+                    }
                     _ => return Err(e),
                 },
             }
