@@ -302,6 +302,20 @@ fn check_answer(
         }
         Err(e) => return Decision::unavailable(user, &e),
     };
+    let mut decision = decide(user, &recorded, answer, options, conv);
+    if let Some(note) = &recorded.note {
+        decision.message.push_str(&format!("; {note}"));
+    }
+    decision
+}
+
+fn decide(
+    user: &str,
+    recorded: &crate::store::Recorded,
+    answer: &Answer,
+    options: &Options,
+    conv: &mut dyn Conversation,
+) -> Decision {
     match recorded.verdict {
         Verdict::Totp { .. } => Decision::new(
             Outcome::Success(Method::Totp),
