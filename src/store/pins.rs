@@ -360,3 +360,32 @@ fn a_user_name_that_names_another_users_side_file_is_refused() {
     let toml = format!("{}/%u.toml", root.path().display());
     assert!(FsStore::for_account(&options(&toml), &me("bob.lock", root.path())).is_ok());
 }
+
+/// A counters write that the kernel refuses (here: a descriptor opened read-only, EBADF)
+/// is an error at once, never retried as if interrupted (that would hang the login under
+/// its lock), and the file keeps its current record.
+#[test]
+fn a_refused_counters_write_is_an_error_not_a_retry() {
+    use super::counters_file::{self, CountersError};
+    use crate::state::Throttle;
+    use crate::state::counters_v2::{Counters, EnrollmentId, Record};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("counters");
+    let first = Record {
+        generation: 1,
+        enrollment_id: EnrollmentId([3; 16]),
+        counters: Counters::new(Some(7), Throttle::default(), None),
+    };
+    let file = fs::File::create(&path).unwrap();
+    let current = counters_file::write_initial(&file, &first).unwrap();
+    drop(file);
+    let before = fs::read(&path).unwrap();
+    let read_only = fs::File::open(&path).unwrap();
+    let next = Counters::new(Some(8), Throttle::default(), None);
+    let err = counters_file::update(&read_only, &current, next).unwrap_err();
+    assert!(
+        matches!(&err, CountersError::Io { action: "write", source } if source.raw_os_error() == Some(libc::EBADF)),
+        "{err:?}"
+    );
+    assert_eq!(fs::read(&path).unwrap(), before);
+}
