@@ -8,6 +8,7 @@ use super::{Actor, Failure, Result, failure_of};
 use crate::config::{DEFAULT_STATE_PATH, Options, SecretPath};
 use crate::error::Error;
 use crate::privileges::Account;
+use crate::state::State;
 use crate::store::fs::FsStore;
 use crate::store::transaction::{Backend, Create};
 use crate::store::{Aborted, BeforeCommit, ChangeError, NothingBefore, Refusal, Store};
@@ -113,14 +114,29 @@ pub fn protect(options: &Options, account: &Account) -> Result<Protected> {
             protected.path().display()
         ))));
     }
-    // A service whose module arguments still name the home may burn a code there while
-    // the copy is made: the home copy is read again under its lock before it goes, and a
-    // changed one is copied again, so nothing burned in the home comes back. (The lock
-    // cannot be held across the copy: it holds the user's identity on this thread, and the
-    // protected storage is written as root.)
-    let mut state = state;
+    move_home_copy(&home, &protected, state, account, || {})?;
+    Ok(Protected::Moved {
+        from: home.path().to_owned(),
+        to: protected.path().to_owned(),
+    })
+}
+
+/// Copies `state` (read from `home`) into `protected`, then removes the home copy if it is
+/// still what was copied. A service whose module arguments still name the home may burn a
+/// code there while the copy is made: the home copy is read again under its lock before it
+/// goes, and a changed one is copied again, so nothing burned in the home comes back. (The
+/// lock cannot be held across the copy: it holds the user's identity on this thread, and
+/// the protected storage is written as root.) `after_copy` runs between the copy and the
+/// re-read: nothing in production; in the tests, a login that burns a code in the home.
+fn move_home_copy(
+    home: &FsStore,
+    protected: &FsStore,
+    mut state: State,
+    account: &Account,
+    mut after_copy: impl FnMut(),
+) -> Result<()> {
     for _ in 0..3 {
-        match Store::enroll(&protected, &state, &mut NothingBefore) {
+        match Store::enroll(protected, &state, &mut NothingBefore) {
             Ok(()) => {}
             Err(ChangeError::Failed(e)) => return Err(e.into()),
             Err(ChangeError::Refused(_)) => {
@@ -129,6 +145,7 @@ pub fn protect(options: &Options, account: &Account) -> Result<Protected> {
                 )));
             }
         }
+        after_copy();
         // Written and synced: now the home copy goes (under its lock, as the user), if it
         // is still what was copied.
         let locked = home.lock(Create::No)?;
@@ -141,13 +158,113 @@ pub fn protect(options: &Options, account: &Account) -> Result<Protected> {
             _ => {}
         }
         locked.remove()?;
-        return Ok(Protected::Moved {
-            from: home.path().to_owned(),
-            to: protected.path().to_owned(),
-        });
+        return Ok(());
     }
     Err(Failure::Library(Error::Internal(format!(
         "the home enrollment of {} kept changing while it was being moved; try again",
         account.name
     ))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::otp::HashAlgorithm;
+    use crate::secret::SecretString;
+    use nix::unistd::geteuid;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+
+    fn private_dir(path: &Path) {
+        fs::create_dir(path).unwrap();
+        fs::set_permissions(path, fs::Permissions::from_mode(0o700)).unwrap();
+    }
+
+    /// The home store and a root-owned protected store for whoever runs the tests, and a
+    /// home enrollment (as read back, which is what `protect` compares against).
+    fn setup(dir: &Path) -> (FsStore, FsStore, Account, State) {
+        let me = Account::by_uid(geteuid()).unwrap().expect("the test user");
+        let account = Account {
+            home: dir.join("home"),
+            ..me
+        };
+        private_dir(&account.home);
+        private_dir(&dir.join("store"));
+        let at = |secret: &str| Options {
+            secret: SecretPath::parse(secret).unwrap(),
+            ..Options::default()
+        };
+        let home = FsStore::for_account(&at(DEFAULT_STATE_PATH), &account).unwrap();
+        let store = format!("{}/store/%u.toml", dir.display());
+        let protected = FsStore::for_account(&at(&store), &account).unwrap();
+        let fresh = State::new(
+            SecretString::new("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP".into()),
+            HashAlgorithm::SHA1,
+            6,
+            30,
+            Vec::new(),
+        )
+        .unwrap();
+        home.lock(Create::Yes).unwrap().write(&fresh).unwrap();
+        let state = Backend::load(&home).unwrap().unwrap();
+        (home, protected, account, state)
+    }
+
+    fn burned(state: &State, step: u64) -> State {
+        State {
+            last_step: Some(step),
+            ..state.clone()
+        }
+    }
+
+    #[test]
+    fn a_code_burned_in_the_home_during_the_move_is_carried_over() {
+        if !geteuid().is_root() {
+            eprintln!("skipped: protected storage must belong to root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (home, protected, account, state) = setup(dir.path());
+        let mut logins = 0;
+        move_home_copy(&home, &protected, state.clone(), &account, || {
+            // A login through a service that still names the home, once, mid-move.
+            if logins == 0 {
+                let locked = home.lock(Create::No).unwrap();
+                locked.write(&burned(&state, 56_666_666)).unwrap();
+            }
+            logins += 1;
+        })
+        .unwrap();
+        assert_eq!(logins, 2, "copied again after the home changed");
+        let moved = Backend::load(&protected).unwrap().unwrap();
+        assert_eq!(
+            moved.last_step,
+            Some(56_666_666),
+            "the burned step moved too"
+        );
+        assert_eq!(Backend::load(&home).unwrap(), None, "the home copy is gone");
+    }
+
+    #[test]
+    fn a_home_copy_that_keeps_changing_is_left_in_place() {
+        if !geteuid().is_root() {
+            eprintln!("skipped: protected storage must belong to root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (home, protected, account, state) = setup(dir.path());
+        let mut step = 56_000_000;
+        let err = move_home_copy(&home, &protected, state.clone(), &account, || {
+            step += 1;
+            let locked = home.lock(Create::No).unwrap();
+            locked.write(&burned(&state, step)).unwrap();
+        })
+        .unwrap_err();
+        assert!(format!("{err:?}").contains("kept changing"), "{err:?}");
+        // The home keeps the newest state; the module reads only the protected copy, which
+        // `protect` run again replaces.
+        let left = Backend::load(&home).unwrap().unwrap();
+        assert_eq!(left.last_step, Some(step));
+    }
 }

@@ -228,7 +228,15 @@ pub fn recovery_codes(
 
 /// The first uid of a person's account (Debian's and Fedora's UID_MIN).
 const FIRST_PERSON_UID: u32 = 1000;
-const NOBODY_UID: u32 = 65534;
+/// `nobody` (65534), and the old NFS `nfsnobody` ((u32)-2).
+const NOBODY_UIDS: [u32; 2] = [65534, u32::MAX - 1];
+
+/// People, not system accounts (whose "homes" such as /var/mail are shared and hold no
+/// enrollment): root, and every uid from 1000 on but nobody's. Directory users (LDAP,
+/// FreeIPA, AD through sssd) often have uids far above 65535; they are people too.
+fn is_person(uid: u32) -> bool {
+    uid == 0 || (uid >= FIRST_PERSON_UID && !NOBODY_UIDS.contains(&uid))
+}
 
 /// `pam-totp --user NAME protect` and `pam-totp protect --all-users` (root).
 pub fn protect(context: &Context, all_users: bool) -> Done {
@@ -256,10 +264,7 @@ pub fn protect(context: &Context, all_users: bool) -> Done {
         let Ok(Some(account)) = Account::by_name(&name) else {
             continue;
         };
-        // People, not system accounts (whose "homes" such as /var/mail are shared and hold
-        // no enrollment): root, and uids 1000 to 65533 (nobody is 65534).
-        let uid = account.uid.as_raw();
-        if uid != 0 && !(FIRST_PERSON_UID..NOBODY_UID).contains(&uid) {
+        if !is_person(account.uid.as_raw()) {
             continue;
         }
         match protect_account(&context.options, &account) {
@@ -318,4 +323,19 @@ fn all_user_names() -> Result<Vec<String>, CliError> {
         .filter(|name| !name.is_empty())
         .map(str::to_owned)
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_person;
+
+    #[test]
+    fn protect_all_users_takes_root_and_people_including_directory_uids() {
+        for uid in [0, 1000, 1001, 60000, 65533, 65536, 70000, 1_234_400_001] {
+            assert!(is_person(uid), "{uid}");
+        }
+        for uid in [1, 2, 100, 999, 65534, u32::MAX - 1] {
+            assert!(!is_person(uid), "{uid}");
+        }
+    }
 }
