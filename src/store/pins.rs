@@ -389,3 +389,46 @@ fn a_refused_counters_write_is_an_error_not_a_retry() {
     );
     assert_eq!(fs::read(&path).unwrap(), before);
 }
+
+fn memory_state() -> crate::state::State {
+    crate::state::State::new(
+        SecretString::new("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".into()),
+        crate::otp::HashAlgorithm::SHA1,
+        6,
+        30,
+        Vec::new(),
+    )
+    .unwrap()
+}
+
+/// Root's unlock clears a throttle that is there (and writes nothing when there is none).
+#[test]
+fn clearing_the_throttle_clears_it_and_returns_what_it_was() {
+    use super::memory::MemoryStore;
+    use crate::state::Throttle;
+    let mut state = memory_state();
+    let throttled = Throttle {
+        failures: 7,
+        locked_until: u64::MAX,
+    };
+    state.throttle = throttled.clone();
+    let store = MemoryStore::new(Some(state));
+    assert_eq!(store.clear_throttle().unwrap(), throttled);
+    assert_eq!(store.state().unwrap().throttle, Throttle::default());
+    assert_eq!(store.writes(), 1);
+    assert_eq!(store.clear_throttle().unwrap(), Throttle::default());
+    assert_eq!(store.writes(), 1, "nothing to clear, nothing written");
+}
+
+/// A backend without files has nothing to keep aside: it says so, rather than naming a
+/// copy that does not exist (set_aside_damaged would report an empty path as kept).
+#[test]
+fn a_store_without_files_keeps_nothing_aside() {
+    use super::memory::MemoryStore;
+    let store = MemoryStore::new(Some(memory_state()));
+    let locked = store.lock(Create::No).unwrap();
+    assert!(matches!(
+        locked.keep_aside(".damaged-1"),
+        Err(Error::Internal(_))
+    ));
+}
