@@ -432,3 +432,42 @@ fn a_store_without_files_keeps_nothing_aside() {
         Err(Error::Internal(_))
     ));
 }
+
+/// A new enrollment over a v2 one writes its first counters record into the block not
+/// holding the current one, in the same file (so a crash before the enrollment file is
+/// renamed still leaves the old enrollment its record); a TOTP login then costs one write.
+#[test]
+fn a_new_enrollment_over_v2_writes_the_counters_in_place_and_a_login_writes_once() {
+    use std::os::unix::fs::MetadataExt;
+    let home = tempfile::tempdir().unwrap();
+    let store = store_at("~/.config/pam-totp/state.toml", home.path());
+    let counters = home.path().join(".config/pam-totp/state.toml.counters");
+    let state = state_with(0, 6);
+    let enroll = |state: &crate::state::State| {
+        store
+            .enroll(state, &mut super::NothingBefore)
+            .map_err(|_| "enroll")
+            .unwrap();
+    };
+    enroll(&state);
+    let inode = fs::metadata(&counters).unwrap().ino();
+    // Another secret: a new enrollment, not a change of counters.
+    let mut state = state.clone();
+    state.secret = SecretString::new("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP".into());
+    enroll(&state);
+    assert_eq!(fs::metadata(&counters).unwrap().ino(), inode, "in place");
+    let generations = || {
+        let bytes = fs::read(&counters).unwrap();
+        let at = |start: usize| u64::from_le_bytes(bytes[start..start + 8].try_into().unwrap());
+        at(16).max(at(4096 + 16))
+    };
+    let before = generations();
+    let now = 1_700_000_000;
+    let policy = Policy::from(&Options::default());
+    let verdict = store
+        .check_and_record(&totp_code(&state, now), now, policy, CountFailure::Yes)
+        .unwrap()
+        .verdict;
+    assert!(verdict.accepted(), "{verdict:?}");
+    assert_eq!(generations(), before + 1, "one write for a TOTP login");
+}
