@@ -471,3 +471,39 @@ fn a_new_enrollment_over_v2_writes_the_counters_in_place_and_a_login_writes_once
     assert!(verdict.accepted(), "{verdict:?}");
     assert_eq!(generations(), before + 1, "one write for a TOTP login");
 }
+
+/// New recovery codes with the same secret are a new enrollment file, not a change of
+/// counters: the new codes work, the old ones do not.
+#[test]
+fn new_recovery_codes_replace_the_old_ones_in_the_enrollment_file() {
+    let home = tempfile::tempdir().unwrap();
+    let store = store_at("~/.config/pam-totp/state.toml", home.path());
+    let (old, old_hashes) = crate::recovery::new_recovery_codes(1).unwrap();
+    let mut state = state_with(0, 6);
+    state.recovery_codes = old_hashes;
+    store
+        .enroll(&state, &mut super::NothingBefore)
+        .map_err(|_| "enroll")
+        .unwrap();
+    let (new, new_hashes) = crate::recovery::new_recovery_codes(1).unwrap();
+    let now = 1_700_000_000;
+    let policy = Policy::from(&Options::default());
+    store
+        .replace_recovery_codes(
+            super::Proof::NotNeeded,
+            &new_hashes,
+            now,
+            policy,
+            &mut super::NothingBefore,
+        )
+        .map_err(|_| "replace")
+        .unwrap();
+    let check = |code: &SecretString| {
+        store
+            .check_and_record(code, now, policy, CountFailure::Yes)
+            .unwrap()
+            .verdict
+    };
+    assert!(!check(&old[0]).accepted(), "an old code still works");
+    assert!(check(&new[0]).accepted(), "the new code does not work");
+}
