@@ -507,3 +507,25 @@ fn new_recovery_codes_replace_the_old_ones_in_the_enrollment_file() {
     assert!(!check(&old[0]).accepted(), "an old code still works");
     assert!(check(&new[0]).accepted(), "the new code does not work");
 }
+
+/// An enrollment file that does not start with this build's version line (edited by hand,
+/// a comment first) is still read as version 2, not refused as a broken version 1.
+#[test]
+fn an_enrollment_file_with_a_comment_first_is_still_version_2() {
+    let home = tempfile::tempdir().unwrap();
+    let store = store_at("~/.config/pam-totp/state.toml", home.path());
+    let state = state_with(0, 6);
+    store
+        .enroll(&state, &mut super::NothingBefore)
+        .map_err(|_| "enroll")
+        .unwrap();
+    let path = home.path().join(".config/pam-totp/state.toml");
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(text.starts_with("version = 2\n"), "{text}");
+    fs::write(&path, format!("# edited by hand\n{text}")).unwrap();
+    let read = store_at("~/.config/pam-totp/state.toml", home.path())
+        .load()
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.secret, state.secret);
+}
