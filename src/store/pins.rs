@@ -529,3 +529,30 @@ fn an_enrollment_file_with_a_comment_first_is_still_version_2() {
         .unwrap();
     assert_eq!(read.secret, state.secret);
 }
+
+/// The parse cache answers only for the same bytes and the same enrollment id: an
+/// enrollment file that now names another id (restored from elsewhere) is checked against
+/// the counters again, and refused when none of their records is of that enrollment.
+#[test]
+fn the_counters_cache_never_answers_for_another_enrollment_id() {
+    let home = tempfile::tempdir().unwrap();
+    let store = store_at("~/.config/pam-totp/state.toml", home.path());
+    store
+        .enroll(&state_with(0, 6), &mut super::NothingBefore)
+        .map_err(|_| "enroll")
+        .unwrap();
+    assert!(store.load().unwrap().is_some());
+    let path = home.path().join(".config/pam-totp/state.toml");
+    let text = fs::read_to_string(&path).unwrap();
+    let start = text.find("enrollment_id = \"").unwrap() + "enrollment_id = \"".len();
+    let other = format!(
+        "{}{}{}",
+        &text[..start],
+        "0".repeat(32),
+        &text[start + 32..]
+    );
+    assert_ne!(other, text);
+    fs::write(&path, other).unwrap();
+    let err = store.load().unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+}
