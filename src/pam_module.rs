@@ -1,4 +1,4 @@
-//! The PAM front end: `pam_sm_authenticate` and `pam_sm_setcred`. It translates between
+//! The PAM front end: `pam_sm_authenticate`, `pam_sm_chauthtok` and `pam_sm_setcred`. It translates between
 //! libpam and the library (arguments, the user, the conversation, the result code) and
 //! decides nothing itself.
 
@@ -12,15 +12,25 @@ use crate::store::Store;
 use crate::store::fs::FsStore;
 use crate::sys;
 use pam::constants::{
-    PAM_ERROR_MSG, PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON, PAM_SILENT, PAM_TEXT_INFO, PamFlag,
-    PamResultCode,
+    PAM_CHANGE_EXPIRED_AUTHTOK, PAM_ERROR_MSG, PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON, PAM_SILENT,
+    PAM_TEXT_INFO, PamFlag, PamResultCode,
 };
 use pam::conv::Conv;
-use pam::items::AuthTok;
+use pam::items::{AuthTok, RHost};
 use pam::module::{PamHandle, PamHooks};
 use std::ffi::{CStr, CString};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use zeroize::Zeroizing;
+
+/// libpam's chauthtok phases (security/pam_modules.h).
+const PAM_PRELIM_CHECK: PamFlag = 0x4000;
+const PAM_UPDATE_AUTHTOK: PamFlag = 0x2000;
+/// Handle data: the user whose code this handle's pam_authenticate accepted.
+const AUTHENTICATED_KEY: &str = "pam_totp/authenticated";
+/// Handle data: what this handle's last PRELIM_CHECK decided, `MARK:USER`.
+const CHECKED_KEY: &str = "pam_totp/chauthtok-checked";
+const MARK_PASSED: &str = "passed";
+const MARK_IGNORED: &str = "ignored";
 
 struct PamTotp;
 pam::pam_hooks!(PamTotp);
@@ -41,6 +51,20 @@ impl PamHooks for PamTotp {
         }
     }
 
+    fn sm_chauthtok(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
+        match catch_unwind(AssertUnwindSafe(|| chauthtok(pamh, &args, flags))) {
+            Ok(code) => code,
+            Err(_) => {
+                log(
+                    pamh,
+                    Priority::Error,
+                    "internal error (panic); password change refused",
+                );
+                PamResultCode::PAM_AUTHTOK_ERR
+            }
+        }
+    }
+
     fn sm_setcred(_pamh: &mut PamHandle, _args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
         // Nothing to establish: a TOTP code grants no credentials of its own.
         PamResultCode::PAM_SUCCESS
@@ -48,57 +72,22 @@ impl PamHooks for PamTotp {
 }
 
 fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamResultCode {
-    let args: Option<Vec<&str>> = args.iter().map(|arg| arg.to_str().ok()).collect();
-    let options = match args.map(|args| Options::from_module_args(&args)) {
-        Some(Ok(options)) => options,
-        Some(Err(e)) => {
-            log(
-                pamh,
-                Priority::Error,
-                &format!("bad configuration, refusing everyone: {e}"),
-            );
-            return PamResultCode::PAM_SERVICE_ERR;
-        }
-        None => {
-            log(
-                pamh,
-                Priority::Error,
-                "bad configuration: a module argument is not UTF-8",
-            );
-            return PamResultCode::PAM_SERVICE_ERR;
-        }
+    let (options, user) = match options_and_user(pamh, args) {
+        Ok(found) => found,
+        Err(code) => return code,
     };
-    let user = match pamh.get_user(None) {
-        Ok(user) => user,
-        Err(code) => {
-            log(
-                pamh,
-                Priority::Error,
-                &format!("cannot get the user name: {code:?}"),
-            );
-            return code;
-        }
-    };
-    let decision = {
-        let mut conv = PamConversation {
-            pamh,
-            silent: flags & PAM_SILENT != 0,
-        };
-        let store_for = |account: &Account| -> crate::error::Result<Box<dyn Store>> {
-            Ok(Box::new(FsStore::for_account(&options, account)?))
-        };
-        let env = Env {
-            accounts: &PasswdDatabase,
-            store_for: &store_for,
-            clock: &clock::now,
-        };
-        login::authenticate(&user, &options, &env, &mut conv)
-    };
+    let decision = decide(pamh, &options, &user, flags, login::authenticate);
     log(pamh, decision.priority, &decision.message);
+    if let Outcome::Success(_) = decision.outcome {
+        // For a password change that follows at once (an expired password): see chauthtok.
+        let _ = sys::pam_set_text(pamh, AUTHENTICATED_KEY, &user);
+    }
     // Every failed attempt costs the same few seconds, whichever way it failed: that a
     // wrong code for an enrolled user takes a locked write must not tell who is enrolled.
-    if !matches!(decision.outcome, Outcome::Success(_) | Outcome::Ignore)
-        && options.fail_delay_ms > 0
+    if !matches!(
+        decision.outcome,
+        Outcome::Success(_) | Outcome::Remembered | Outcome::Ignore
+    ) && options.fail_delay_ms > 0
         && let Err(rc) = sys::pam_request_fail_delay(pamh, options.fail_delay_ms * 1000)
     {
         log(
@@ -113,10 +102,193 @@ fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamResu
     pam_code(decision.outcome)
 }
 
+/// The options (module arguments over the config file) and the user, or the PAM code to
+/// return, logged.
+fn options_and_user(
+    pamh: &mut PamHandle,
+    args: &[&CStr],
+) -> Result<(Options, String), PamResultCode> {
+    let args: Option<Vec<&str>> = args.iter().map(|arg| arg.to_str().ok()).collect();
+    let options = match args.map(|args| Options::from_module_args(&args)) {
+        Some(Ok(options)) => options,
+        Some(Err(e)) => {
+            log(
+                pamh,
+                Priority::Error,
+                &format!("bad configuration, refusing everyone: {e}"),
+            );
+            return Err(PamResultCode::PAM_SERVICE_ERR);
+        }
+        None => {
+            log(
+                pamh,
+                Priority::Error,
+                "bad configuration: a module argument is not UTF-8",
+            );
+            return Err(PamResultCode::PAM_SERVICE_ERR);
+        }
+    };
+    match pamh.get_user(None) {
+        Ok(user) => Ok((options, user)),
+        Err(code) => {
+            log(
+                pamh,
+                Priority::Error,
+                &format!("cannot get the user name: {code:?}"),
+            );
+            Err(code)
+        }
+    }
+}
+
+type Flow = fn(&str, &Options, &Env<'_>, &mut dyn Conversation) -> login::Decision;
+
+/// Runs `flow` (the login, or the check before a password change) with libpam's
+/// conversation, the filesystem store, the passwd database and the clock.
+fn decide(
+    pamh: &mut PamHandle,
+    options: &Options,
+    user: &str,
+    flags: PamFlag,
+    flow: Flow,
+) -> login::Decision {
+    let mut conv = PamConversation {
+        pamh,
+        silent: flags & PAM_SILENT != 0,
+    };
+    let store_for = |account: &Account| -> crate::error::Result<Box<dyn Store>> {
+        Ok(Box::new(FsStore::for_account(options, account)?))
+    };
+    let env = Env {
+        accounts: &PasswdDatabase,
+        store_for: &store_for,
+        clock: &clock::now,
+    };
+    flow(user, options, &env, &mut conv)
+}
+
+/// `pam_sm_chauthtok`: a code before a password change. libpam calls every password module
+/// twice per change: with PAM_PRELIM_CHECK (here: ask for a code, as a login does), then,
+/// if every module agreed, with PAM_UPDATE_AUTHTOK (here: nothing to ask; succeed only if
+/// this very handle's PRELIM check passed, for this user).
+fn chauthtok(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamResultCode {
+    let (options, user) = match options_and_user(pamh, args) {
+        Ok(found) => found,
+        Err(code) => return code,
+    };
+    if flags & PAM_PRELIM_CHECK != 0 {
+        // Whatever an earlier change in this handle left is void from here on.
+        if sys::pam_set_text(pamh, CHECKED_KEY, "").is_err() {
+            log(
+                pamh,
+                Priority::Error,
+                &format!("refused {user}: cannot keep the result of the check in the PAM handle"),
+            );
+            return PamResultCode::PAM_AUTHTOK_ERR;
+        }
+        let (mark, code) = prelim_check(pamh, &options, &user, flags);
+        if let Some(mark) = mark
+            && sys::pam_set_text(pamh, CHECKED_KEY, &format!("{mark}:{user}")).is_err()
+        {
+            log(
+                pamh,
+                Priority::Error,
+                &format!("refused {user}: cannot keep the result of the check in the PAM handle"),
+            );
+            return PamResultCode::PAM_AUTHTOK_ERR;
+        }
+        return code;
+    }
+    if flags & PAM_UPDATE_AUTHTOK != 0 {
+        let checked = sys::pam_get_text(pamh, CHECKED_KEY).unwrap_or_default();
+        // Used once: another update in this handle needs another check.
+        let _ = sys::pam_set_text(pamh, CHECKED_KEY, "");
+        return match update_verdict(&checked, &user) {
+            Some(code) => code,
+            None => {
+                log(
+                    pamh,
+                    Priority::Error,
+                    &format!(
+                        "refused {user}: password update without a passed code check of this module in PAM_PRELIM_CHECK"
+                    ),
+                );
+                PamResultCode::PAM_AUTHTOK_ERR
+            }
+        };
+    }
+    log(
+        pamh,
+        Priority::Error,
+        &format!(
+            "refused {user}: chauthtok called with neither PAM_PRELIM_CHECK nor PAM_UPDATE_AUTHTOK"
+        ),
+    );
+    PamResultCode::PAM_SERVICE_ERR
+}
+
+/// The PRELIM_CHECK: the mark to keep for the update (`None`: none, the update fails) and
+/// the code to return now.
+fn prelim_check(
+    pamh: &mut PamHandle,
+    options: &Options,
+    user: &str,
+    flags: PamFlag,
+) -> (Option<&'static str>, PamResultCode) {
+    let expired = flags & PAM_CHANGE_EXPIRED_AUTHTOK != 0;
+    if !expired && nix::unistd::getuid().is_root() {
+        // As pam_unix: root (the real user of `passwd`) is asked for nothing to set a
+        // password; root could remove the enrollment anyway. An expired password is
+        // changed by a root service (sshd, login) for the user, who is asked.
+        log(
+            pamh,
+            Priority::Info,
+            &format!(
+                "not asked: root changes the password of {user} (as pam_unix, no current code)"
+            ),
+        );
+        return (Some(MARK_IGNORED), PamResultCode::PAM_IGNORE);
+    }
+    if expired && sys::pam_get_text(pamh, AUTHENTICATED_KEY).as_deref() == Some(user) {
+        // The login just accepted (and burned) a code in this handle; asking again would
+        // make the person wait for the next one.
+        log(
+            pamh,
+            Priority::Info,
+            &format!(
+                "not asked again: the password of {user} expired at a login that accepted a code just now"
+            ),
+        );
+        return (Some(MARK_PASSED), PamResultCode::PAM_SUCCESS);
+    }
+    let decision = decide(pamh, options, user, flags, login::before_password_change);
+    log(pamh, decision.priority, &decision.message);
+    let mark = match decision.outcome {
+        Outcome::Success(_) => Some(MARK_PASSED),
+        Outcome::Ignore => Some(MARK_IGNORED),
+        _ => None,
+    };
+    (mark, pam_code(decision.outcome))
+}
+
+/// The UPDATE_AUTHTOK answer for what the PRELIM check kept (`"passed:USER"`,
+/// `"ignored:USER"`, or nothing): `None` when the update must be refused.
+fn update_verdict(checked: &str, user: &str) -> Option<PamResultCode> {
+    let (mark, checked_user) = checked.split_once(':')?;
+    if checked_user != user {
+        return None;
+    }
+    match mark {
+        MARK_PASSED => Some(PamResultCode::PAM_SUCCESS),
+        MARK_IGNORED => Some(PamResultCode::PAM_IGNORE),
+        _ => None,
+    }
+}
+
 /// The one place outcomes become PAM result codes.
 fn pam_code(outcome: Outcome) -> PamResultCode {
     match outcome {
-        Outcome::Success(_) => PamResultCode::PAM_SUCCESS,
+        Outcome::Success(_) | Outcome::Remembered => PamResultCode::PAM_SUCCESS,
         Outcome::Ignore => PamResultCode::PAM_IGNORE,
         Outcome::Denied => PamResultCode::PAM_AUTH_ERR,
         Outcome::Unavailable => PamResultCode::PAM_AUTHINFO_UNAVAIL,
@@ -197,5 +369,41 @@ impl Conversation for PamConversation<'_> {
             return false;
         };
         sys::pam_set_authtok(self.pamh, token).is_ok()
+    }
+
+    fn remote_host(&mut self) -> Option<String> {
+        // Not UTF-8: no host to remember (the login is then asked for a code).
+        match self.pamh.get_item::<RHost>() {
+            Ok(Some(rhost)) => rhost.0.to_str().ok().map(str::to_owned),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_update_succeeds_only_after_this_users_passed_prelim_check() {
+        assert_eq!(
+            update_verdict("passed:alice", "alice"),
+            Some(PamResultCode::PAM_SUCCESS)
+        );
+        assert_eq!(
+            update_verdict("ignored:alice", "alice"),
+            Some(PamResultCode::PAM_IGNORE)
+        );
+        // No check in this handle, a check of someone else, a voided or unknown mark.
+        for (checked, user) in [
+            ("", "alice"),
+            ("passed:bob", "alice"),
+            ("passed:alice", "alice2"),
+            ("passed", "alice"),
+            ("failed:alice", "alice"),
+            (":alice", "alice"),
+        ] {
+            assert_eq!(update_verdict(checked, user), None, "{checked:?} {user}");
+        }
     }
 }

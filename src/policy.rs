@@ -6,7 +6,7 @@
 use crate::config::Options;
 use crate::error::Result;
 use crate::input::{self, Entered};
-use crate::otp::{self, TotpMatch};
+use crate::otp::{self, HotpMatch, Kind, TotpMatch};
 use crate::recovery;
 use crate::secret::SecretString;
 use crate::state::{LastSuccess, Method, State};
@@ -22,6 +22,8 @@ pub struct Policy {
     pub window: u32,
     /// Consecutive failed codes before attempts are refused for a while.
     pub max_failures: u32,
+    /// Counters after the stored one an HOTP code may come from.
+    pub hotp_window: u32,
 }
 
 impl From<&Options> for Policy {
@@ -29,6 +31,7 @@ impl From<&Options> for Policy {
         Policy {
             window: options.window,
             max_failures: options.max_failures,
+            hotp_window: options.hotp_window,
         }
     }
 }
@@ -44,7 +47,8 @@ pub enum CountFailure {
 /// Why an answer was not accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WrongReason {
-    /// The code of a time step at or before the last accepted one.
+    /// The code of a time step at or before the last accepted one (TOTP), or of a counter
+    /// before the stored one (HOTP).
     Replayed,
     WrongCode,
     WrongRecoveryCode,
@@ -69,15 +73,31 @@ impl WrongReason {
 /// What checking one answer did to the state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    Totp { step: u64 },
-    Recovery { remaining: usize },
-    Wrong { reason: WrongReason, failures: u32 },
-    Throttled { seconds: u64 },
+    Totp {
+        step: u64,
+    },
+    /// An HOTP code of this counter; the next one is stored.
+    Hotp {
+        counter: u64,
+    },
+    Recovery {
+        remaining: usize,
+    },
+    Wrong {
+        reason: WrongReason,
+        failures: u32,
+    },
+    Throttled {
+        seconds: u64,
+    },
 }
 
 impl Verdict {
     pub fn accepted(self) -> bool {
-        matches!(self, Verdict::Totp { .. } | Verdict::Recovery { .. })
+        matches!(
+            self,
+            Verdict::Totp { .. } | Verdict::Hotp { .. } | Verdict::Recovery { .. }
+        )
     }
 
     /// Whether the state must be written back after this verdict.
@@ -85,7 +105,7 @@ impl Verdict {
         match self {
             Verdict::Throttled { .. } => false,
             Verdict::Wrong { .. } => count == CountFailure::Yes,
-            Verdict::Totp { .. } | Verdict::Recovery { .. } => true,
+            Verdict::Totp { .. } | Verdict::Hotp { .. } | Verdict::Recovery { .. } => true,
         }
     }
 }
@@ -104,6 +124,25 @@ pub(crate) fn judge(
         return Ok(Verdict::Throttled { seconds });
     }
     let reason = match input::classify(answer.expose(), state.digits) {
+        Entered::Totp(code) if state.kind == Kind::Hotp => {
+            let found = otp::find_hotp_counter(
+                &state.secret,
+                state.params(),
+                state.hotp_counter,
+                &code,
+                policy.hotp_window,
+            )?;
+            match found {
+                // The hotp module never returns u64::MAX, so + 1 cannot overflow.
+                HotpMatch::Fresh(counter) => {
+                    state.hotp_counter = counter + 1;
+                    record_success(state, now, Method::Hotp);
+                    return Ok(Verdict::Hotp { counter });
+                }
+                HotpMatch::Replayed => WrongReason::Replayed,
+                HotpMatch::NoMatch => WrongReason::WrongCode,
+            }
+        }
         Entered::Totp(code) => {
             let found = otp::find_totp_step(
                 &state.secret,
@@ -183,10 +222,18 @@ pub(crate) fn counted_as_failure(state: &State, now: u64, policy: Policy) -> Sta
 /// be accepted for (a lost success was judged at or before `now`); the failures by one, with
 /// its lockout (a lost success would have reset them: counting errs on the safe side). A
 /// burned recovery code cannot be recovered this way: the store writes burns to both copies.
-/// An HOTP counter, when there is one, belongs here too: raised by its look-ahead + 1.
+/// The HOTP counter by one: a write that moves it further (a token that was ahead, a
+/// resync) is written to both copies by the store, like a burn, so a lost single write
+/// moved it by one at most. A counter added later belongs here too.
 pub(crate) fn cover_lost_write(state: &mut State, now: u64, policy: Policy) {
-    let latest = otp::totp::time_step(now, state.period).saturating_add(policy.window.into());
-    state.last_step = Some(state.last_step.map_or(latest, |step| step.max(latest)));
+    match state.kind {
+        Kind::Totp => {
+            let latest =
+                otp::totp::time_step(now, state.period).saturating_add(policy.window.into());
+            state.last_step = Some(state.last_step.map_or(latest, |step| step.max(latest)));
+        }
+        Kind::Hotp => state.hotp_counter = state.hotp_counter.saturating_add(1),
+    }
     record_failure(state, now, policy.max_failures);
 }
 
@@ -253,6 +300,7 @@ mod tests {
         let policy = Policy {
             window: 2,
             max_failures: 3,
+            hotp_window: 4,
         };
         let now = 1_700_000_000;
         let step = now / 30;
@@ -282,6 +330,61 @@ mod tests {
         state.last_step = Some(step + 10);
         cover_lost_write(&mut state, now, policy);
         assert_eq!(state.last_step, Some(step + 10));
+        // HOTP: the counter moves by one (what a lost single write can have done); no
+        // TOTP guard appears.
+        let mut hotp = self::state().into_hotp(20);
+        let next = at_hotp(&hotp, 20);
+        cover_lost_write(&mut hotp, now, policy);
+        assert_eq!((hotp.hotp_counter, hotp.last_step), (21, None));
+        assert_eq!(hotp.throttle.failures, 1);
+        let verdict = judge(&mut hotp, &next, now, policy, CountFailure::No).unwrap();
+        assert!(!verdict.accepted(), "{verdict:?}");
+        let after = at_hotp(&hotp, 21);
+        assert!(
+            judge(&mut hotp, &after, now, policy, CountFailure::No)
+                .unwrap()
+                .accepted()
+        );
+    }
+
+    fn at_hotp(state: &State, counter: u64) -> SecretString {
+        otp::hotp_code(&state.secret, state.params(), counter).unwrap()
+    }
+
+    #[test]
+    fn an_hotp_code_moves_the_counter_past_it_and_never_works_again() {
+        let policy = Policy::from(&Options::default());
+        let mut state = state().into_hotp(5);
+        let now = 1_700_000_000;
+        let at = |state: &State, c| otp::hotp_code(&state.secret, state.params(), c).unwrap();
+        let code = at(&state, 8);
+        let verdict = judge(&mut state, &code, now, policy, CountFailure::Yes).unwrap();
+        assert_eq!(verdict, Verdict::Hotp { counter: 8 });
+        assert_eq!(state.hotp_counter, 9);
+        assert_eq!(state.last_success.unwrap().method, Method::Hotp);
+        // The same code again, and one skipped over: replays, counted as failures.
+        for (code, failures) in [(code, 1), (at(&state, 6), 2)] {
+            assert_eq!(
+                judge(&mut state, &code, now, policy, CountFailure::Yes).unwrap(),
+                Verdict::Wrong {
+                    reason: WrongReason::Replayed,
+                    failures
+                }
+            );
+        }
+        // Past the window: wrong, and the counter stays.
+        let far = at(&state, 9 + u64::from(policy.hotp_window) + 1);
+        let verdict = judge(&mut state, &far, now, policy, CountFailure::Yes).unwrap();
+        assert!(matches!(verdict, Verdict::Wrong { .. }), "{verdict:?}");
+        assert_eq!(state.hotp_counter, 9);
+        // The edge of the window is in it.
+        let edge = at(&state, 9 + u64::from(policy.hotp_window));
+        assert!(
+            judge(&mut state, &edge, now, policy, CountFailure::Yes)
+                .unwrap()
+                .accepted()
+        );
+        assert_eq!(state.hotp_counter, 10 + u64::from(policy.hotp_window));
     }
 
     #[test]

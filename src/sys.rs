@@ -44,6 +44,24 @@ pub fn pam_set_authtok(pamh: &mut PamHandle, token: &CStr) -> Result<(), c_int> 
     if rc == 0 { Ok(()) } else { Err(rc) }
 }
 
+/// Keeps `value` in the handle under `key` (pam_set_data) until pam_end or the next call
+/// for the same key. Only [`pam_get_text`] reads these keys back.
+pub fn pam_set_text(pamh: &mut PamHandle, key: &str, value: &str) -> Result<(), c_int> {
+    let value = CString::new(value).map_err(|_| libc::EINVAL)?;
+    pamh.set_data(key, Box::new(value))
+        .map_err(|code| code as c_int)
+}
+
+/// What [`pam_set_text`] kept under `key` in this handle, if anything.
+pub fn pam_get_text(pamh: &PamHandle, key: &str) -> Option<String> {
+    // SAFETY: every key this crate stores data under is set by `pam_set_text` only, always
+    // with a `CString`, which is the type read back here; the keys carry our module's name
+    // so no other module's data is found under them. The reference lives no longer than
+    // the borrow of the handle, and the data is copied out before it ends.
+    let data: &CString = unsafe { pamh.get_data::<CString>(key) }.ok()?;
+    data.to_str().ok().map(str::to_owned)
+}
+
 /// Sets the supplementary groups of the calling thread only.
 ///
 /// glibc's setgroups() changes every thread of the process (it broadcasts the change); the

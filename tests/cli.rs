@@ -1714,3 +1714,131 @@ fn root_replaces_a_damaged_state_file_and_keeps_it_aside() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// HOTP tokens
+
+/// The token's code of `counter`, from `oathtool --hotp`.
+fn hotp(secret: &str, counter: u64) -> String {
+    let output = Command::new("oathtool")
+        .args(["--hotp", "-b", &format!("--counter={counter}"), secret])
+        .output()
+        .expect("oathtool (Debian package oathtool) must be installed");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn enroll_hotp_provisions_a_counter_uri_and_status_shows_the_counter() {
+    let env = Env::new();
+    let provisioned = env.provision(&["--hotp", "--counter", "5"]);
+    assert!(
+        provisioned.uri.starts_with("otpauth://hotp/"),
+        "{}",
+        provisioned.uri
+    );
+    assert!(
+        provisioned.uri.ends_with("&counter=5"),
+        "{}",
+        provisioned.uri
+    );
+    assert!(!provisioned.uri.contains("period="), "{}", provisioned.uri);
+    let status = env.status();
+    assert_eq!(status["kind"], "hotp", "{status}");
+    assert_eq!(status["hotp_counter"], 5, "{status}");
+    assert_eq!(status["period"], serde_json::Value::Null, "{status}");
+    let run = env.run(&["status"], "");
+    assert!(run.stdout.contains("HOTP (counter-based)"), "{run}");
+    assert!(run.stdout.contains("counter 5"), "{run}");
+    // A TOTP enrollment says so too.
+    let totp = Env::new();
+    totp.provision(&[]);
+    assert_eq!(totp.status()["kind"], "totp");
+    assert_eq!(totp.status()["hotp_counter"], serde_json::Value::Null);
+}
+
+#[test]
+fn enroll_hotp_with_an_imported_seed_confirms_a_code_and_moves_past_it() {
+    let env = Env::new();
+    let secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    // The token was pressed twice since its counter was 0: its code of counter 2.
+    let input = format!("{secret}\n{}\n", hotp(secret, 2));
+    let run = env.run(
+        &["enroll", "--hotp", "--secret", "-", "--qr", "none"],
+        &input,
+    );
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(run.stdout.contains("counter-based (HOTP)"), "{run}");
+    assert!(run.stderr.contains("press its button"), "{run}");
+    let state = env.state().unwrap();
+    assert_eq!(state.kind, pam_totp::otp::Kind::Hotp);
+    assert_eq!(state.hotp_counter, 3, "the confirming code is used up");
+    let text = fs::read_to_string(env.state_file()).unwrap();
+    assert!(text.contains("kind = \"hotp\""), "{text}");
+}
+
+#[test]
+fn verify_of_an_hotp_code_uses_it_up() {
+    let env = Env::new();
+    let provisioned = env.provision(&["--hotp"]);
+    let code = hotp(&provisioned.secret, 4);
+    let run = env.run(&["verify"], &format!("{code}\n"));
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(run.stdout.contains("used up"), "{run}");
+    assert_eq!(env.status()["hotp_counter"], 5);
+    let run = env.run(&["verify"], &format!("{code}\n"));
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stderr.contains("replayed code"), "{run}");
+}
+
+#[test]
+fn resync_finds_two_consecutive_codes_far_ahead_and_refuses_others() {
+    let env = Env::new();
+    let provisioned = env.provision(&["--hotp"]);
+    let secret = &provisioned.secret;
+    // Far beyond the login window.
+    let run = env.run(&["verify"], &format!("{}\n", hotp(secret, 600)));
+    assert_eq!(run.code, Some(1), "{run}");
+    // Not consecutive: refused, counted, nothing changed.
+    let input = format!("{}\n{}\n", hotp(secret, 600), hotp(secret, 602));
+    let run = env.run(&["resync"], &input);
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stderr.contains("two counters in a row"), "{run}");
+    assert_eq!(env.status()["hotp_counter"], 0);
+    assert_eq!(env.status()["throttle"]["failures"], 2);
+    // Beyond the resync window (1000): refused.
+    let input = format!("{}\n{}\n", hotp(secret, 1001), hotp(secret, 1002));
+    assert_eq!(env.run(&["resync"], &input).code, Some(1));
+    // Two in a row: found, the counter is after the second, failures cleared.
+    let input = format!("{}\n{}\n", hotp(secret, 600), hotp(secret, 601));
+    let run = env.run(&["resync", "--json"], &input);
+    assert_eq!(run.code, Some(0), "{run}");
+    let object: serde_json::Value = serde_json::from_str(&run.stdout).expect(&run.stdout);
+    assert_eq!(object["hotp_counter"], 602, "{run}");
+    let status = env.status();
+    assert_eq!(status["hotp_counter"], 602);
+    assert_eq!(status["throttle"]["failures"], 0);
+    // The codes used to resync are used up.
+    let run = env.run(&["verify"], &format!("{}\n", hotp(secret, 601)));
+    assert_eq!(run.code, Some(1), "{run}");
+    let run = env.run(&["verify"], &format!("{}\n", hotp(secret, 602)));
+    assert_eq!(run.code, Some(0), "{run}");
+}
+
+#[test]
+fn resync_of_a_totp_enrollment_and_counter_without_hotp_are_refused() {
+    let env = Env::new();
+    let provisioned = env.provision(&[]);
+    let code = oathtool(&provisioned.secret, 0, &[]);
+    let run = env.run(&["resync"], &format!("{code}\n{code}\n"));
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stderr.contains("resync is for HOTP"), "{run}");
+    let run = env.run(&["enroll", "--counter", "3", "--no-confirm"], "");
+    assert_eq!(run.code, Some(2), "{run}");
+    let run = env.run(&["enroll", "--hotp", "--period", "60", "--no-confirm"], "");
+    assert_eq!(
+        run.code,
+        Some(2),
+        "a period means nothing to a token: {run}"
+    );
+}

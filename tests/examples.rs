@@ -81,6 +81,10 @@ impl PamLine {
     fn is_auth(&self) -> bool {
         self.kind.trim_start_matches('-') == "auth"
     }
+
+    fn is_password(&self) -> bool {
+        self.kind.trim_start_matches('-') == "password"
+    }
 }
 
 /// The lines of a service file, the way libpam splits them: `#` starts a comment anywhere,
@@ -215,11 +219,12 @@ fn sshd_settings(text: &str) -> Vec<(String, String)> {
 fn every_example_stack_asks_for_a_code() {
     for (path, text) in stacks() {
         let lines = parse_pam(&text);
+        // A login stack asks in auth; a password-change stack (common-password) in password.
         assert!(
             lines
                 .iter()
-                .any(|l| l.is_auth() && l.module_name() == "pam_totp.so"),
-            "{}: no auth line with pam_totp.so",
+                .any(|l| (l.is_auth() || l.is_password()) && l.module_name() == "pam_totp.so"),
+            "{}: no auth or password line with pam_totp.so",
             relative(&path)
         );
         assert!(
@@ -251,6 +256,45 @@ fn password_module_in_front_of_pam_totp_is_requisite() {
                 );
             }
         }
+    }
+}
+
+/// In a password stack pam_totp comes first and is `requisite`: a wrong code must end the
+/// change before any module asks for or sets a password.
+#[test]
+fn pam_totp_in_a_password_stack_is_requisite_and_first() {
+    let mut seen = Vec::new();
+    for (path, text) in stacks() {
+        let password: Vec<_> = parse_pam(&text)
+            .into_iter()
+            .filter(PamLine::is_password)
+            .collect();
+        let Some(at) = password
+            .iter()
+            .position(|l| l.module_name() == "pam_totp.so")
+        else {
+            continue;
+        };
+        seen.push(relative(&path));
+        assert_eq!(
+            password[at].control,
+            "requisite",
+            "{} line {}: pam_totp in a password stack must be requisite",
+            relative(&path),
+            password[at].number
+        );
+        assert_eq!(
+            at,
+            0,
+            "{}: pam_totp must be the first password line",
+            relative(&path)
+        );
+    }
+    for expected in ["debian/common-password", "rhel/system-auth"] {
+        assert!(
+            seen.iter().any(|s| s == expected),
+            "{expected}: no password line with pam_totp"
+        );
     }
 }
 

@@ -162,7 +162,7 @@ fn an_existing_enrollment_is_kept_unless_forced_and_remove_removes_the_file() {
 }
 
 #[test]
-fn unsafe_damaged_and_hotp_files_are_refused_and_nothing_is_written() {
+fn unsafe_and_damaged_files_are_refused_and_nothing_is_written() {
     if !needs_root("refusals") {
         return;
     }
@@ -207,10 +207,52 @@ fn unsafe_damaged_and_hotp_files_are_refused_and_nothing_is_written() {
         !text(&cli(&env, &["--user", "carol", "import"])).contains("JBSWY3DP"),
         "the secret is never quoted"
     );
+}
 
-    fs::remove_file(&file).unwrap();
-    ga_file(&carol, &["-c", "-w", "5", "-r", "3", "-R", "30"]);
-    refused("HOTP");
+/// The token's code of `counter`, from `oathtool --hotp`.
+fn oathtool_hotp(secret: &str, counter: u64) -> String {
+    let out = Command::new("oathtool")
+        .args([
+            "--hotp",
+            "--base32",
+            &format!("--counter={counter}"),
+            secret,
+        ])
+        .output()
+        .expect("run oathtool");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn an_hotp_google_authenticator_file_keeps_its_counter_and_its_token_works() {
+    if !needs_root("import_hotp") {
+        return;
+    }
+    let env = TestEnv::new();
+    env.add_root();
+    let gina = env.add_user("gina");
+    totp_service(&env, "login", "");
+    // google-authenticator -c writes HOTP_COUNTER 1: the next code it would accept.
+    let file = ga_file(&gina, &["-c", "-w", "5", "-r", "3", "-R", "30"]);
+    let (secret, scratch) = secret_and_scratch_codes(&file);
+    let out = cli(&env, &["--user", "gina", "import", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one object");
+    assert_eq!(report["kind"], "hotp", "{report}");
+    assert_eq!(report["hotp_counter"], 1, "{report}");
+    assert_eq!(report["period"], serde_json::Value::Null, "{report}");
+    let enrollment = fs::read_to_string(default_state_path(&gina)).unwrap();
+    assert!(enrollment.contains("kind = \"hotp\""), "{enrollment}");
+
+    // Counter 0 was GA's to use; counter 1 is the next, and works once.
+    let login = |code: &str| env.authenticate("login", "gina", &[code]).code;
+    assert_eq!(login(&oathtool_hotp(&secret, 0)), PAM_AUTH_ERR);
+    assert_eq!(login(&oathtool_hotp(&secret, 1)), PAM_SUCCESS);
+    assert_eq!(login(&oathtool_hotp(&secret, 1)), PAM_AUTH_ERR);
+    assert_eq!(login(&scratch[0]), PAM_SUCCESS, "a scratch code");
+    assert_eq!(login(&scratch[0]), PAM_AUTH_ERR, "once");
+    assert_eq!(login(&oathtool_hotp(&secret, 4)), PAM_SUCCESS);
 }
 
 #[test]

@@ -322,6 +322,13 @@ fuzz_target!(|data: &[u8]| {
                         );
                         assert_eq!(after.last_step, before.last_step);
                     }
+                    // The fuzzed states are TOTP; an HOTP success would be a wrong kind.
+                    Method::Hotp => {
+                        assert!(
+                            after.hotp_counter > before.hotp_counter,
+                            "an HOTP code accepted without moving the counter"
+                        );
+                    }
                 }
             }
             other => {

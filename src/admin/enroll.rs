@@ -6,7 +6,7 @@ use super::{Actor, Failure, Result, failure_of};
 use crate::config::Options;
 use crate::error::Error;
 use crate::input::{self, Entered};
-use crate::otp::{self, HashAlgorithm, TotpMatch};
+use crate::otp::{self, HashAlgorithm, HotpMatch, Kind, TotpMatch};
 use crate::recovery::{self, MAX_RECOVERY_CODES, RecoveryCodeHash};
 use crate::secret::SecretString;
 use crate::state::State;
@@ -83,6 +83,24 @@ impl Enrollment {
         })
     }
 
+    /// An HOTP enrollment (a hardware token, or an app in counter mode) whose next code is
+    /// that of `counter` (0 for a new token; more for one that has been pressed).
+    pub fn into_hotp(self, counter: u64) -> Enrollment {
+        Enrollment {
+            state: self.state.into_hotp(counter),
+            ..self
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.state.kind
+    }
+
+    /// HOTP: the next counter a code may come from (advanced by [`Enrollment::confirm`]).
+    pub fn hotp_counter(&self) -> u64 {
+        self.state.hotp_counter
+    }
+
     pub fn secret(&self) -> &SecretString {
         &self.state.secret
     }
@@ -120,11 +138,30 @@ impl Enrollment {
     }
 
     /// Checks a code typed from the app against the new secret, with the module's window.
-    /// A match is remembered as burned, so the same code cannot then be replayed at login.
+    /// A match is remembered as burned, so the same code cannot then be replayed at login
+    /// (HOTP: the counter is stored past it).
     pub fn confirm(&mut self, answer: &SecretString, now: u64, options: &Options) -> Result<bool> {
         let Entered::Totp(code) = input::classify(answer.expose(), self.state.digits) else {
             return Ok(false);
         };
+        if self.state.kind == Kind::Hotp {
+            // As at login: the token's code moves the counter past it.
+            let found = otp::find_hotp_counter(
+                &self.state.secret,
+                self.state.params(),
+                self.state.hotp_counter,
+                &code,
+                options.hotp_window,
+            )?;
+            return Ok(match found {
+                HotpMatch::Fresh(counter) => {
+                    self.state.hotp_counter = counter + 1;
+                    self.confirmed = true;
+                    true
+                }
+                HotpMatch::Replayed | HotpMatch::NoMatch => false,
+            });
+        }
         let found = otp::find_totp_step(
             &self.state.secret,
             self.state.params(),
@@ -206,5 +243,18 @@ mod tests {
         assert!(enrollment.confirm(&code, now, &options).unwrap());
         assert_eq!(enrollment.state.last_step, Some(now / 60));
         assert!(!enrollment.confirm(&code, now, &options).unwrap());
+    }
+
+    #[test]
+    fn confirming_an_hotp_code_advances_the_counter_past_it() {
+        let mut enrollment = enrollment().into_hotp(7);
+        let options = Options::default();
+        let params = enrollment.state.params();
+        let code = otp::hotp_code(enrollment.secret(), params, 9).unwrap();
+        assert!(enrollment.confirm(&code, 0, &options).unwrap());
+        assert_eq!(enrollment.hotp_counter(), 10);
+        assert!(!enrollment.confirm(&code, 0, &options).unwrap());
+        let behind = otp::hotp_code(enrollment.secret(), params, 8).unwrap();
+        assert!(!enrollment.confirm(&behind, 0, &options).unwrap());
     }
 }

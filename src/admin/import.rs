@@ -1,6 +1,6 @@
 //! `import`: a google-authenticator file (`~/.google_authenticator`) becomes an ordinary
-//! enrollment with the same secret and period (SHA1, 6 digits, as GA), so the app on the
-//! phone keeps working; GA's unused scratch codes become recovery codes, stored only as
+//! enrollment with the same secret and period (SHA1, 6 digits, as GA), or for an HOTP file
+//! the same secret and counter, so the app on the phone (or the token) keeps working; GA's unused scratch codes become recovery codes, stored only as
 //! argon2id hashes. The GA file is the user's and is read like our own state: as the user,
 //! never through a link, owner and mode checked, size capped, parsed as hostile input.
 //! Nothing is written unless all of it is understood.
@@ -31,8 +31,6 @@ pub enum ImportProblem {
     Missing,
     /// The parser refused it (never quoting it: line 1 is the secret).
     Format(GaError),
-    /// A counter-based file: pam-totp has no HOTP yet.
-    Hotp,
     /// GA's STEP_SIZE is outside the periods pam-totp accepts.
     Period(u32),
     TooManyScratchCodes(usize),
@@ -56,6 +54,8 @@ pub struct Imported {
     pub source: PathBuf,
     pub state_file: PathBuf,
     pub period: u64,
+    /// An HOTP file: the next counter, carried over from its HOTP_COUNTER.
+    pub hotp_counter: Option<u64>,
     pub recovery_codes: usize,
     /// GA settings that have no equivalent here, in words ("WINDOW_SIZE 17: …").
     pub not_carried: Vec<String>,
@@ -156,10 +156,8 @@ impl GaImport {
         };
         let ga = ga_format::parse(&bytes)
             .map_err(|e| import_failure(&path, ImportProblem::Format(e)))?;
-        if let GaMode::Hotp { .. } = ga.mode {
-            return Err(import_failure(&path, ImportProblem::Hotp));
-        }
-        if !PERIODS.contains(&u64::from(ga.step_size)) {
+        // HOTP files have no time step (GA ignores STEP_SIZE for them).
+        if ga.mode == GaMode::Totp && !PERIODS.contains(&u64::from(ga.step_size)) {
             return Err(import_failure(&path, ImportProblem::Period(ga.step_size)));
         }
         if ga.scratch_codes.len() > MAX_RECOVERY_CODES {
@@ -229,8 +227,15 @@ impl GaImport {
         let ga = &self.ga;
         // Hashing takes a moment per code: done before the store is locked.
         let codes = recovery::hash_scratch_codes(&ga.secret, &ga.scratch_codes)?;
-        let period = u64::from(ga.step_size);
-        let state = State::new(ga.secret.clone(), HashAlgorithm::SHA1, 6, period, codes)?;
+        let (period, hotp_counter) = match ga.mode {
+            GaMode::Totp => (u64::from(ga.step_size), None),
+            // GA's HOTP_COUNTER is the next counter it would accept, as ours is.
+            GaMode::Hotp { counter } => (u64::from(ga_format::DEFAULT_STEP_SIZE), Some(counter)),
+        };
+        let mut state = State::new(ga.secret.clone(), HashAlgorithm::SHA1, 6, period, codes)?;
+        if let Some(counter) = hotp_counter {
+            state = state.into_hotp(counter);
+        }
         store
             .enroll(&state, &mut NothingBefore)
             .map_err(|e| failure_of(e, actor, store, None))?;
@@ -245,6 +250,7 @@ impl GaImport {
             source: self.path.clone(),
             state_file: store.location().to_owned(),
             period,
+            hotp_counter,
             recovery_codes: state.recovery_codes.len(),
             not_carried,
             replaced,

@@ -17,6 +17,7 @@ pub mod proof;
 pub mod protect;
 pub mod recovery_codes;
 pub mod report;
+pub mod resync;
 pub mod secret_file;
 pub mod status;
 pub mod unlock;
@@ -31,6 +32,7 @@ pub use otpauth::{FALLBACK_ISSUER, NameProblem, check_name, default_issuer, defa
 pub use proof::{prove, ready_for_code};
 pub use recovery_codes::replace_recovery_codes;
 pub use report::{UserReport, report_user};
+pub use resync::resync;
 pub use secret_file::{SecretFileProblem, read_secret_file};
 pub use status::{Status, ThrottleStatus, status};
 pub use unlock::unlock;
@@ -66,6 +68,11 @@ pub enum Failure {
     Refused(Verdict),
     /// A recovery code was given where only a code from the app is accepted.
     TotpRequired,
+    /// `resync` for an enrollment that is not HOTP.
+    NotHotp,
+    /// An HOTP enrollment through the setuid helper (protected storage), which makes only
+    /// TOTP enrollments: root enrolls the token (`--user NAME enroll --hotp`).
+    HotpNeedsRoot,
     /// `--secret` is not base32, or too short or long.
     BadSecret(SecretProblem),
     /// `--issuer` or `--label` cannot go into an otpauth URI.
@@ -168,6 +175,7 @@ fn failure_of(
         ChangeError::Refused(Refusal::NotEnrolled) => not_enrolled(actor, store),
         ChangeError::Refused(Refusal::Proof(verdict)) => Failure::Refused(verdict),
         ChangeError::Refused(Refusal::TotpRequired) => Failure::TotpRequired,
+        ChangeError::Refused(Refusal::NotHotp) => Failure::NotHotp,
         ChangeError::Refused(Refusal::Aborted) => aborted.unwrap_or_else(|| {
             Failure::Library(Error::Internal("a change stopped before its commit".into()))
         }),

@@ -3,6 +3,7 @@
 
 use super::enroll::Enrollment;
 use super::{Failure, Result};
+use crate::otp::Kind;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use zeroize::Zeroizing;
 
@@ -22,7 +23,21 @@ pub enum NameProblem {
 impl Enrollment {
     /// `otpauth://totp/ISSUER:LABEL?secret=…&issuer=…&algorithm=…&digits=…&period=…`.
     /// Zeroizing: it holds the secret.
+    ///
+    /// HOTP: `otpauth://hotp/…&digits=…&counter=N`, N the next counter.
     pub fn otpauth_uri(&self, issuer: &str, label: &str) -> Zeroizing<String> {
+        if self.kind() == Kind::Hotp {
+            return Zeroizing::new(format!(
+                "otpauth://hotp/{}:{}?secret={}&issuer={}&algorithm={}&digits={}&counter={}",
+                url_encode(issuer),
+                url_encode(label),
+                self.secret().expose(),
+                url_encode(issuer),
+                self.algorithm().as_str(),
+                self.digits(),
+                self.hotp_counter()
+            ));
+        }
         Zeroizing::new(format!(
             "otpauth://totp/{}:{}?secret={}&issuer={}&algorithm={}&digits={}&period={}",
             url_encode(issuer),
@@ -92,6 +107,18 @@ mod tests {
         assert_eq!(
             uri.as_str(),
             "otpauth://totp/ACME%20Corp:alice%40web%201?secret=JBSWY3DPEHPK3PXP&issuer=ACME%20Corp&algorithm=SHA256&digits=8&period=60"
+        );
+    }
+
+    #[test]
+    fn an_hotp_uri_carries_the_counter() {
+        let enrollment = Enrollment::new(Some("jbsw y3dp-ehpk 3pxp"), HashAlgorithm::SHA1, 6, 30)
+            .unwrap()
+            .into_hotp(42);
+        let uri = enrollment.otpauth_uri("ACME", "bob");
+        assert_eq!(
+            uri.as_str(),
+            "otpauth://hotp/ACME:bob?secret=JBSWY3DPEHPK3PXP&issuer=ACME&algorithm=SHA1&digits=6&counter=42"
         );
     }
 

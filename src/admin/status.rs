@@ -16,6 +16,10 @@ pub struct Status {
     pub recovery_codes_left: Option<usize>,
     pub last_success: Option<LastSuccess>,
     pub throttle: Option<ThrottleStatus>,
+    /// "totp" or "hotp", when enrolled.
+    pub kind: Option<&'static str>,
+    /// HOTP: the next counter a code may come from.
+    pub hotp_counter: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -42,13 +46,21 @@ pub fn status(actor: &Actor, store: &dyn Store, now: u64, options: &Options) -> 
         recovery_codes_left: None,
         last_success: None,
         throttle: None,
+        kind: None,
+        hotp_counter: None,
     };
     if let Some(enrolled) = enrolled {
         status.algorithm = Some(enrolled.params.algorithm.as_str());
         status.digits = Some(enrolled.params.digits);
-        status.period = Some(enrolled.params.period);
+        // An HOTP enrollment has no time step.
+        status.period = enrolled
+            .hotp_counter
+            .is_none()
+            .then_some(enrolled.params.period);
         status.recovery_codes_left = Some(enrolled.recovery_codes_left);
         status.last_success = enrolled.last_success;
+        status.kind = Some(enrolled.kind.as_str());
+        status.hotp_counter = enrolled.hotp_counter;
         let locked_until = enrolled.throttle.locked_until;
         status.throttle = Some(ThrottleStatus {
             failures: enrolled.throttle.failures,

@@ -63,6 +63,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// HOTP: find a token pressed many times again, from two codes in a row (the counter
+    /// is searched up to 1000 presses ahead)
+    Resync {
+        /// Print one JSON object instead of text
+        #[arg(long)]
+        json: bool,
+    },
     /// Clear throttling (wrong codes in a row, and the wait): root only, with --user NAME
     Unlock {
         /// Print one JSON object instead of text
@@ -146,6 +153,15 @@ pub struct EnrollArgs {
     /// Print one JSON object (user, secret, otpauth_uri, recovery_codes) and nothing else
     #[arg(long, requires = "no_confirm")]
     pub json: bool,
+
+    /// Counter-based codes (HOTP, RFC 4226) for a hardware token or an app in counter mode,
+    /// instead of time-based ones (--period does not apply)
+    #[arg(long, conflicts_with = "period")]
+    pub hotp: bool,
+
+    /// HOTP: the token's next counter (for a token that has been used) [default: 0]
+    #[arg(long, value_name = "N", requires = "hotp", value_parser = clap::value_parser!(u64).range(0..=i64::MAX as u64))]
+    pub counter: Option<u64>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -224,6 +240,7 @@ impl Args {
             | Command::RecoveryCodes { json, .. }
             | Command::Disable { json }
             | Command::Verify { json }
+            | Command::Resync { json }
             | Command::Unlock { json } => *json,
             // Per-user lines carry their own errors; the last line sums up.
             Command::Import(import) => import.json && !import.all_users,

@@ -7,6 +7,8 @@ use pam_totp::admin::{
     SecretProblem,
 };
 use pam_totp::log::{self, Priority};
+use pam_totp::otp::Kind;
+use pam_totp::otp::hotp::RESYNC_WINDOW;
 use pam_totp::policy::{Verdict, WrongReason};
 use std::fmt;
 
@@ -54,6 +56,12 @@ impl fmt::Display for Says<'_> {
                 Ok(())
             }
             Failure::Refused(_) => f.write_str("the code was not accepted; nothing was changed"),
+            Failure::NotHotp => f.write_str(
+                "resync is for HOTP (counter-based) tokens, and this enrollment is time-based (TOTP): its codes cannot fall out of step; if codes are refused, check the phone's clock; nothing was changed",
+            ),
+            Failure::HotpNeedsRoot => f.write_str(
+                "with protected storage, HOTP tokens are enrolled and resynchronised by an administrator: `pam-totp --user NAME enroll --hotp --secret -` (seed on standard input) or `pam-totp --user NAME resync`; nothing was changed",
+            ),
             Failure::TotpRequired => f.write_str(
                 "this needs a code from the authenticator app, not a recovery code (lost the app? `pam-totp enroll` accepts a recovery code and sets up a new one)",
             ),
@@ -133,9 +141,6 @@ impl fmt::Display for Says<'_> {
                         f,
                         "{error}; it is not a file google-authenticator wrote, or it was damaged"
                     )?,
-                    ImportProblem::Hotp => f.write_str(
-                        "it is a counter-based (HOTP) file, and pam-totp supports only time-based codes (TOTP) yet; enroll this user anew with `pam-totp enroll`",
-                    )?,
                     ImportProblem::Period(step) => write!(
                         f,
                         "its STEP_SIZE is {step} seconds; pam-totp accepts 10 to 300: enroll this user anew with `pam-totp enroll`"
@@ -195,8 +200,12 @@ pub fn audit_line(actor: &Actor, what: &str) -> String {
 
 /// The line for syslog: what was enrolled, never the secret.
 pub fn enrolled(enrollment: &Enrollment, recovery_count: usize, replaced: bool) -> String {
+    let timing = match enrollment.kind() {
+        Kind::Totp => format!("{} s period", enrollment.period()),
+        Kind::Hotp => format!("HOTP, next counter {}", enrollment.hotp_counter()),
+    };
     format!(
-        "{} ({}, {} digits, {} s period, {} recovery codes{}{})",
+        "{} ({}, {} digits, {timing}, {} recovery codes{}{})",
         if replaced {
             "replaced the enrollment"
         } else {
@@ -204,7 +213,6 @@ pub fn enrolled(enrollment: &Enrollment, recovery_count: usize, replaced: bool) 
         },
         enrollment.algorithm().as_str(),
         enrollment.digits(),
-        enrollment.period(),
         recovery_count,
         if enrollment.imported() {
             ", imported secret"
@@ -216,6 +224,126 @@ pub fn enrolled(enrollment: &Enrollment, recovery_count: usize, replaced: bool) 
         } else {
             ", not confirmed with a code"
         },
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// HOTP (counter-based tokens)
+
+/// Enroll: what kind of codes the app or token is to make, under the secret.
+pub fn enroll_type(enrollment: &Enrollment, label: &str, issuer: &str) -> String {
+    match enrollment.kind() {
+        Kind::Totp => format!(
+            "Type: time-based (TOTP); account: {label}; issuer: {issuer};\n{}, {} digits, a new code every {} seconds.\n",
+            enrollment.algorithm().as_str(),
+            enrollment.digits(),
+            enrollment.period()
+        ),
+        Kind::Hotp => format!(
+            "Type: counter-based (HOTP); account: {label}; issuer: {issuer};\n{}, {} digits, counter {}: a new code each time the token's button is pressed.\n",
+            enrollment.algorithm().as_str(),
+            enrollment.digits(),
+            enrollment.hotp_counter()
+        ),
+    }
+}
+
+/// Enroll: the note for settings some apps ignore; `None` when the defaults are used.
+pub fn unusual_settings(enrollment: &Enrollment) -> Option<&'static str> {
+    let unusual_timing = enrollment.kind() == Kind::Totp && enrollment.period() != 30;
+    (enrollment.algorithm() != pam_totp::otp::HashAlgorithm::SHA1
+        || enrollment.digits() != 6
+        || unusual_timing)
+        .then_some(match enrollment.kind() {
+            Kind::Totp => "Note: some apps (Google Authenticator among them) ignore settings other than SHA1, 6 digits, 30 seconds; check that the app's codes are accepted.\n",
+            Kind::Hotp => "Note: many HOTP tokens make only SHA1 codes of 6 digits; check that the token's codes are accepted.\n",
+        })
+}
+
+/// Enroll: the question for the confirming code.
+pub fn confirm_question(enrollment: &Enrollment, label: &str) -> String {
+    match enrollment.kind() {
+        Kind::Totp => format!(
+            "Code shown by the app for {label} ({} digits): ",
+            enrollment.digits()
+        ),
+        Kind::Hotp => format!(
+            "Code of the token for {label} (press its button; {} digits): ",
+            enrollment.digits()
+        ),
+    }
+}
+
+/// Enroll: no code matched in `tries` tries.
+pub fn confirm_failed(enrollment: &Enrollment, label: &str, tries: usize) -> String {
+    match enrollment.kind() {
+        Kind::Totp => format!(
+            "no code matched in {tries} tries; nothing was saved. Check that the phone's clock is right and that the app shows an entry for {label}, then run `pam-totp enroll` again"
+        ),
+        Kind::Hotp => format!(
+            "no code matched in {tries} tries; nothing was saved. Check that the token holds the secret given, and if it has been used before, give its counter with --counter N, then run `pam-totp enroll --hotp` again"
+        ),
+    }
+}
+
+/// Enroll: a code that did not match; the person tries again.
+pub fn confirm_retry(enrollment: &Enrollment) -> &'static str {
+    match enrollment.kind() {
+        Kind::Totp => {
+            "That code does not match. Check that the app shows the entry just added, and type the code it shows now.\n"
+        }
+        Kind::Hotp => {
+            "That code does not match. Press the token's button again and type the new code.\n"
+        }
+    }
+}
+
+/// Status: the line about the codes of an HOTP enrollment.
+pub fn hotp_status_codes(algorithm: &str, digits: u8, counter: u64) -> String {
+    format!(
+        "  codes           HOTP (counter-based), {algorithm}, {digits} digits; the next code expected is that of counter {counter}"
+    )
+}
+
+/// Verify: an accepted HOTP code, which (unlike a TOTP code) is used up.
+pub fn hotp_verified(counter: u64) -> String {
+    format!(
+        "Accepted: this is the token's code of counter {counter}, and a login would take it now. It was used up (the token has moved past it); the next login needs the token's next code.\n"
+    )
+}
+
+/// Verify's line for the log.
+pub const HOTP_VERIFIED_LOG: &str = "verified an HOTP code (accepted, used up)";
+
+pub const RESYNC_INTRO: &str =
+    "Press the token's button twice and type the two codes it shows, in order.\n";
+pub const RESYNC_FIRST: &str = "First code: ";
+pub const RESYNC_SECOND: &str = "Next code: ";
+pub const RESYNC_CANCELLED: &str = "the counter was left as it was";
+
+/// Resync: the two codes were found.
+pub fn resynced(user: &str, counter: u64) -> String {
+    format!(
+        "The token of {user} is in step again: the next code expected is that of counter {counter}.\n"
+    )
+}
+
+/// Import: what an HOTP google-authenticator file became.
+pub fn imported_hotp(counter: u64) -> String {
+    format!(
+        "Same secret, SHA1, 6 digits, counter-based (HOTP) from counter {counter}: the token or app keeps working."
+    )
+}
+
+/// Resync's line for the log.
+pub fn resynced_log(counter: u64) -> String {
+    format!("resynchronised the HOTP token (next counter {counter})")
+}
+
+/// Resync: the two codes were not found.
+pub fn resync_failed(failures: u32) -> String {
+    format!(
+        "the two codes are not the token's codes of two counters in a row within {RESYNC_WINDOW} presses of the stored counter ({failures} failed attempts in a row); nothing was changed. Press the button twice more and try again, or enroll the token anew with `pam-totp enroll --hotp --counter N`"
     )
 }
 

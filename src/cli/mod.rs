@@ -91,6 +91,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         Command::RecoveryCodes { .. } => ("recovery-codes", true),
         Command::Disable { .. } => ("disable", true),
         Command::Verify { .. } => ("verify", false),
+        Command::Resync { .. } => ("resync", true),
         Command::Unlock { .. } => ("unlock", true),
         Command::Doctor(_) => ("doctor", false),
         Command::Protect { .. } => ("protect", true),
@@ -118,6 +119,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         } => commands::recovery_codes(&context, count, codes_file.as_deref(), json),
         Command::Disable { json } => commands::disable(&context, json),
         Command::Verify { json } => commands::verify(&context, json),
+        Command::Resync { json } => commands::resync(&context, json),
         Command::Unlock { json } => commands::unlock(&context, json),
         Command::Import(import) => commands::import(&context, import),
         Command::Report { names, json } => commands::report(&context, &names, json),
@@ -155,7 +157,7 @@ pub fn json_error(error: &CliError) {
 /// Whether this caller reaches the state through the setuid helper: the system config
 /// (the only one the helper reads) keeps it in root-owned storage, the caller is not root
 /// (root reads it directly), and the helper is installed.
-fn through_helper(context: &Context) -> bool {
+pub(crate) fn through_helper(context: &Context) -> bool {
     admin::root_managed(&context.options)
         && !context.actor.caller.uid.is_root()
         && context.options.config == std::path::Path::new(DEFAULT_CONFIG)

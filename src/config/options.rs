@@ -8,6 +8,7 @@ use super::file::read_config;
 use super::template::SecretPath;
 use crate::error::{Error, Result, line_of};
 use crate::otp::MAX_WINDOW;
+use crate::otp::hotp::{DEFAULT_HOTP_WINDOW, MAX_HOTP_WINDOW};
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_CONFIG: &str = "/etc/security/pam_totp.conf";
@@ -19,6 +20,9 @@ const MAX_MAX_FAILURES: u32 = 1000;
 /// pam_unix's delay after a failed attempt, 2 s.
 pub const DEFAULT_FAIL_DELAY_MS: u32 = 2000;
 const MAX_FAIL_DELAY_MS: u32 = 10_000;
+/// The longest `grace_period`, 7 days: a remembered host is only a remote address, which a
+/// shared NAT or a new holder of the address also has; no longer than a week.
+pub const MAX_GRACE_PERIOD: u32 = 7 * 24 * 3600;
 
 /// Where the code comes from when an earlier module already asked for something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +50,8 @@ pub struct Options {
     pub forward_pass: bool,
     /// Consecutive failed codes before further attempts are refused for a while.
     pub max_failures: u32,
+    /// How many counters after the stored one an HOTP code may come from.
+    pub hotp_window: u32,
     /// The delay libpam applies after a failed attempt, in milliseconds (0: none asked).
     pub fail_delay_ms: u32,
     pub debug: bool,
@@ -55,6 +61,9 @@ pub struct Options {
     pub self_enroll: bool,
     /// `nullok_until=YYYY-MM-DD`: `nullok` through the end of that day (UTC), then not.
     pub nullok_until: Option<NullokUntil>,
+    /// `grace_period=SECONDS`: a login from a PAM_RHOST that passed with a code less than
+    /// this long ago is not asked for one (0: off, the default).
+    pub grace_period: u32,
 }
 
 /// The last day (UTC) on which a user who is not enrolled is let through, for a rollout
@@ -148,11 +157,13 @@ impl Default for Options {
             first_pass: FirstPass::Prompt,
             forward_pass: false,
             max_failures: DEFAULT_MAX_FAILURES,
+            hotp_window: DEFAULT_HOTP_WINDOW,
             fail_delay_ms: DEFAULT_FAIL_DELAY_MS,
             debug: false,
             config: PathBuf::from(DEFAULT_CONFIG),
             self_enroll: true,
             nullok_until: None,
+            grace_period: 0,
         }
     }
 }
@@ -303,8 +314,12 @@ impl Draft {
             ("max_failures", value) => {
                 options.max_failures = number(key, value, 1, MAX_MAX_FAILURES)?
             }
+            ("hotp_window", value) => options.hotp_window = number(key, value, 0, MAX_HOTP_WINDOW)?,
             ("fail_delay", value) => {
                 options.fail_delay_ms = number(key, value, 0, MAX_FAIL_DELAY_MS)?
+            }
+            ("grace_period", value) => {
+                options.grace_period = number(key, value, 0, MAX_GRACE_PERIOD)?
             }
             (flag, _) if FLAGS.contains(&flag) => {
                 return Err(Error::BadOption(format!(
@@ -350,6 +365,14 @@ impl Draft {
             // nullok never ends, so with both the deadline would silently mean nothing.
             return Err(Error::BadOption(
                 "nullok and nullok_until cannot be combined: nullok never expires; keep nullok_until for a rollout with a deadline".into(),
+            ));
+        }
+        if options.forward_pass && options.grace_period > 0 {
+            // With forward_pass this module asks for the password too: a remembered host
+            // would skip that prompt, and the password module after it would get no password
+            // (use_first_pass: every such login fails) or ask in its own words.
+            return Err(Error::BadOption(
+                "forward_pass cannot be combined with grace_period: a remembered host would skip the password prompt too; ask for the code in its own prompt to use grace_period".into(),
             ));
         }
         options.secret = SecretPath::parse(&secret)?;
@@ -416,6 +439,22 @@ mod tests {
         assert_eq!(options.first_pass, FirstPass::Try);
         assert_eq!(options.max_failures, 7);
         assert_eq!(options.secret.as_str(), "/var/lib/pam-totp/%u.toml");
+    }
+
+    #[test]
+    fn hotp_window_defaults_to_10_and_is_bounded() {
+        assert_eq!(args(&[]).unwrap().hotp_window, 10);
+        assert_eq!(args(&["hotp_window=0"]).unwrap().hotp_window, 0);
+        assert_eq!(args(&["hotp_window=100"]).unwrap().hotp_window, 100);
+        for bad in [
+            "hotp_window=101",
+            "hotp_window=-1",
+            "hotp_window=x",
+            "hotp_window",
+        ] {
+            let err = args(&[bad]).unwrap_err().to_string();
+            assert!(err.contains("hotp_window"), "{bad}: {err}");
+        }
     }
 
     #[test]
@@ -486,6 +525,26 @@ mod tests {
         fs::write(&config, "fail_delay = 300\n").unwrap();
         let options = Options::from_config_file(Some(&config)).unwrap();
         assert_eq!(options.fail_delay_ms, 300);
+    }
+
+    #[test]
+    fn grace_period_is_off_by_default_bounded_and_not_with_forward_pass() {
+        assert_eq!(args(&[]).unwrap().grace_period, 0);
+        assert_eq!(args(&["grace_period=3600"]).unwrap().grace_period, 3600);
+        assert_eq!(
+            args(&["grace_period=604800"]).unwrap().grace_period,
+            MAX_GRACE_PERIOD
+        );
+        for bad in ["grace_period=604801", "grace_period=-1", "grace_period"] {
+            assert!(args(&[bad]).is_err(), "{bad} accepted");
+        }
+        let err = args(&["grace_period=60", "forward_pass"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("forward_pass cannot be combined"), "{err}");
+        assert!(args(&["grace_period=0", "forward_pass"]).is_ok());
+        let from_file = Options::from_config_text("grace_period = 900\n", Path::new("/c")).unwrap();
+        assert_eq!(from_file.grace_period, 900);
     }
 
     #[test]

@@ -287,6 +287,8 @@ impl<'a> Session<'a> {
                     "a change stopped before its commit".into(),
                 )));
             }
+            // The helper has no resync request.
+            ChangeError::Refused(Refusal::NotHotp) => return Err(Failure::NotHotp),
         };
         Ok(self.refused(what, refused))
     }
@@ -336,6 +338,9 @@ fn accepted_what(verdict: Verdict) -> &'static str {
 fn verdict_words(verdict: Verdict) -> String {
     match verdict {
         Verdict::Totp { .. } => "accepted a code from the app (not used up)".into(),
+        Verdict::Hotp { counter } => {
+            format!("accepted the token's code of counter {counter} (used up)")
+        }
         Verdict::Recovery { .. } => "accepted a recovery code (not used up)".into(),
         Verdict::Wrong { reason, failures } => {
             format!("{} ({failures} in a row)", reason.as_str())

@@ -17,6 +17,11 @@ pub trait Conversation {
     fn authtok(&mut self) -> Option<SecretString>;
     /// Hands the password on to later modules (`forward_pass`).
     fn set_authtok(&mut self, token: &SecretString) -> bool;
+    /// The remote host the service says the person comes from (PAM_RHOST), if any; what
+    /// `grace_period` remembers. `None` where the front end has no such thing.
+    fn remote_host(&mut self) -> Option<String> {
+        None
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +58,7 @@ mod scripted {
     pub struct ScriptedConversation {
         script: VecDeque<Exchange>,
         authtok: Option<String>,
+        rhost: Option<String>,
     }
 
     impl ScriptedConversation {
@@ -63,6 +69,12 @@ mod scripted {
         /// PAM_AUTHTOK as an earlier module left it.
         pub fn with_authtok(mut self, token: &str) -> Self {
             self.authtok = Some(token.to_owned());
+            self
+        }
+
+        /// PAM_RHOST as the service set it.
+        pub fn with_rhost(mut self, rhost: &str) -> Self {
+            self.rhost = Some(rhost.to_owned());
             self
         }
 
@@ -138,6 +150,10 @@ mod scripted {
             assert_eq!(next, Exchange::SetAuthtok(token.expose().to_owned()));
             self.authtok = Some(token.expose().to_owned());
             true
+        }
+
+        fn remote_host(&mut self) -> Option<String> {
+            self.rhost.clone()
         }
     }
 

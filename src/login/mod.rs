@@ -18,7 +18,7 @@ use crate::otp::{HashAlgorithm, OtpParams};
 use crate::policy::{CountFailure, Policy, Verdict};
 use crate::privileges::{Account, Accounts};
 use crate::secret::SecretString;
-use crate::state::Method;
+use crate::state::{Method, RemoteHost};
 use crate::store::{Prepared, Store};
 
 const FORWARD_PASS_PROMPT: &str = "Password and verification code: ";
@@ -37,6 +37,8 @@ pub struct Env<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Success(Method),
+    /// No code asked: the host passed with one within `grace_period`.
+    Remembered,
     /// Not enrolled, and the admin chose `nullok`.
     Ignore,
     /// Wrong, replayed, malformed or empty code; unknown user; not enrolled.
@@ -60,7 +62,7 @@ pub struct Decision {
 impl Decision {
     fn new(outcome: Outcome, message: String) -> Decision {
         let priority = match outcome {
-            Outcome::Success(_) | Outcome::Ignore => Priority::Info,
+            Outcome::Success(_) | Outcome::Remembered | Outcome::Ignore => Priority::Info,
             Outcome::Denied | Outcome::Throttled | Outcome::ConversationFailed => Priority::Notice,
             Outcome::Unavailable | Outcome::BadConfig => Priority::Error,
         };
@@ -96,12 +98,51 @@ impl Decision {
     }
 }
 
+/// What a code is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    /// `pam_sm_authenticate`: a remembered host may pass without one (`grace_period`).
+    Login,
+    /// `pam_sm_chauthtok`: always asked, and no host is remembered by it.
+    PasswordChange,
+}
+
 /// The whole `pam_sm_authenticate` decision for `user`.
 pub fn authenticate(
     user: &str,
     options: &Options,
     env: &Env<'_>,
     conv: &mut dyn Conversation,
+) -> Decision {
+    decide(user, options, env, conv, Purpose::Login)
+}
+
+/// The check before a password change (`pam_sm_chauthtok`, PAM_PRELIM_CHECK): the same
+/// rules, throttling and log lines as a login, except that `grace_period` never applies
+/// (a password change is not a login from a known place; it always takes a code).
+pub fn before_password_change(
+    user: &str,
+    options: &Options,
+    env: &Env<'_>,
+    conv: &mut dyn Conversation,
+) -> Decision {
+    // Always a prompt of its own: in the password stack PAM_AUTHTOK is the *new* password,
+    // so use_first_pass/try_first_pass would take it for a code, and forward_pass would
+    // set the new password from the answer.
+    let options = Options {
+        forward_pass: false,
+        first_pass: FirstPass::Prompt,
+        ..options.clone()
+    };
+    decide(user, &options, env, conv, Purpose::PasswordChange)
+}
+
+fn decide(
+    user: &str,
+    options: &Options,
+    env: &Env<'_>,
+    conv: &mut dyn Conversation,
+    purpose: Purpose,
 ) -> Decision {
     let now = match (env.clock)() {
         Ok(now) => now,
@@ -171,11 +212,36 @@ pub fn authenticate(
         }
         Err(e) => return Decision::unavailable(user, &e),
     };
+    // Only a login with a remote host (never a local one, sudo, su) and the option on;
+    // throttling was refused above, and `remembers_host` checks it again.
+    let host = match purpose {
+        Purpose::Login if options.grace_period > 0 => {
+            conv.remote_host().as_deref().and_then(RemoteHost::new)
+        }
+        _ => None,
+    };
+    if let Some(host) = &host {
+        match store.remembers_host(host, now, u64::from(options.grace_period)) {
+            Ok(Some(ago)) => {
+                return Decision::new(
+                    Outcome::Remembered,
+                    format!(
+                        "accepted {user} without a code: host {:?} passed with one {ago} seconds ago (grace_period={})",
+                        host.as_str(),
+                        options.grace_period
+                    ),
+                );
+            }
+            Ok(None) => {}
+            Err(e) => return Decision::unavailable(user, &e),
+        }
+    }
+    let host = host.as_ref();
     let first = match first_answer(options, conv, digits) {
         Ok(answer) => answer,
         Err(outcome) => return refused_before_checking(user, outcome),
     };
-    let decision = check_answer(user, &*store, &first, options, env, conv);
+    let decision = check_answer(user, &*store, &first, options, env, conv, host);
     if !(first.count == CountFailure::No && decision.outcome == Outcome::Denied) {
         return decision;
     }
@@ -186,7 +252,7 @@ pub fn authenticate(
                 code,
                 count: CountFailure::Yes,
             };
-            check_answer(user, &*store, &answer, options, env, conv)
+            check_answer(user, &*store, &answer, options, env, conv, host)
         }
         Err(outcome) => refused_before_checking(user, outcome),
     }
@@ -290,10 +356,17 @@ fn check_answer(
     options: &Options,
     env: &Env<'_>,
     conv: &mut dyn Conversation,
+    remember: Option<&RemoteHost>,
 ) -> Decision {
     // The time the code was typed, not when the prompt went out: typing takes a while.
     let recorded = (env.clock)().and_then(|now| {
-        store.check_and_record(&answer.code, now, Policy::from(options), answer.count)
+        store.check_and_record(
+            &answer.code,
+            now,
+            Policy::from(options),
+            answer.count,
+            remember,
+        )
     });
     let recorded = match recorded {
         Ok(recorded) => recorded,
@@ -302,14 +375,14 @@ fn check_answer(
         }
         Err(e) => return Decision::unavailable(user, &e),
     };
-    let mut decision = decide(user, &recorded, answer, options, conv);
+    let mut decision = verdict_decision(user, &recorded, answer, options, conv);
     if let Some(note) = &recorded.note {
         decision.message.push_str(&format!("; {note}"));
     }
     decision
 }
 
-fn decide(
+fn verdict_decision(
     user: &str,
     recorded: &crate::store::Recorded,
     answer: &Answer,
@@ -320,6 +393,10 @@ fn decide(
         Verdict::Totp { .. } => Decision::new(
             Outcome::Success(Method::Totp),
             format!("accepted TOTP code for {user}"),
+        ),
+        Verdict::Hotp { counter } => Decision::new(
+            Outcome::Success(Method::Hotp),
+            format!("accepted HOTP code for {user} (counter {counter})"),
         ),
         Verdict::Recovery { remaining } => {
             conv.info(&recovery_notice(remaining));

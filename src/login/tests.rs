@@ -533,3 +533,183 @@ fn a_damaged_state_file_is_logged_with_what_root_runs() {
         decision.message
     );
 }
+
+// grace_period: a remembered host ---------------------------------------------------------
+
+fn grace(seconds: u32) -> Options {
+    Options {
+        grace_period: seconds,
+        ..options(&[])
+    }
+}
+
+fn from(rhost: &str) -> ScriptedConversation {
+    ScriptedConversation::new().with_rhost(rhost)
+}
+
+/// A store where alice logged in from `rhost` with a code at NOW.
+fn remembered_from(rhost: &str) -> MemoryStore {
+    let store = MemoryStore::new(Some(enrolled()));
+    let decision = login(
+        &store,
+        &grace(600),
+        from(rhost).prompt(DEFAULT_PROMPT, &code_at(NOW)),
+    );
+    assert_eq!(decision.outcome, Outcome::Success(Method::Totp));
+    assert_eq!(store.state().unwrap().remembered_hosts.len(), 1);
+    store
+}
+
+#[test]
+fn the_same_host_within_the_grace_period_is_not_asked_and_nothing_is_written() {
+    let store = remembered_from("192.0.2.7");
+    let writes = store.writes();
+    let before = store.state();
+    let later = || Ok(NOW + 599);
+    let decision = login_at("alice", &store, &grace(600), &later, from("192.0.2.7"));
+    assert_eq!(decision.outcome, Outcome::Remembered);
+    assert_eq!(
+        decision.message,
+        "accepted alice without a code: host \"192.0.2.7\" passed with one 599 seconds ago (grace_period=600)"
+    );
+    assert_eq!(store.writes(), writes, "a skipped login wrote");
+    assert_eq!(store.state(), before);
+    // Never extended by a login that presented no code: the period still ends at NOW+600.
+    let over = || Ok(NOW + 600);
+    let code = code_at(NOW + 600);
+    let decision = login_at(
+        "alice",
+        &store,
+        &grace(600),
+        &over,
+        from("192.0.2.7").prompt(DEFAULT_PROMPT, &code),
+    );
+    assert_eq!(decision.outcome, Outcome::Success(Method::Totp));
+}
+
+#[test]
+fn another_host_an_empty_rhost_or_no_rhost_is_asked() {
+    let store = remembered_from("192.0.2.7");
+    let soon = || Ok(NOW + 60);
+    for conv in [from("192.0.2.8"), from(""), ScriptedConversation::new()] {
+        let decision = login_at(
+            "alice",
+            &store,
+            &grace(600),
+            &soon,
+            conv.prompt(DEFAULT_PROMPT, &wrong_code()),
+        );
+        assert_eq!(decision.outcome, Outcome::Denied);
+    }
+}
+
+#[test]
+fn grace_period_off_asks_even_a_remembered_host() {
+    let store = remembered_from("192.0.2.7");
+    let soon = || Ok(NOW + 60);
+    let decision = login_at(
+        "alice",
+        &store,
+        &options(&[]),
+        &soon,
+        from("192.0.2.7").prompt(DEFAULT_PROMPT, &wrong_code()),
+    );
+    assert_eq!(decision.outcome, Outcome::Denied);
+}
+
+#[test]
+fn a_throttled_user_is_refused_even_from_a_remembered_host() {
+    let store = remembered_from("192.0.2.7");
+    let mut state = store.state().unwrap();
+    state.throttle.locked_until = NOW + 100;
+    store.set_state(Some(state));
+    let decision = login(&store, &grace(600), from("192.0.2.7").error(THROTTLED));
+    assert_eq!(decision.outcome, Outcome::Throttled);
+    // And the store's own check refuses too, whatever its caller checked before.
+    let host = RemoteHost::new("192.0.2.7").unwrap();
+    assert_eq!(store.remembers_host(&host, NOW, 600).unwrap(), None);
+}
+
+#[test]
+fn a_wrong_code_remembers_no_host_and_a_recovery_code_does() {
+    let store = MemoryStore::new(Some(enrolled()));
+    let decision = login(
+        &store,
+        &grace(600),
+        from("192.0.2.7").prompt(DEFAULT_PROMPT, &wrong_code()),
+    );
+    assert_eq!(decision.outcome, Outcome::Denied);
+    assert!(store.state().unwrap().remembered_hosts.is_empty());
+    let recovery = &recovery_codes().0[0];
+    let decision = login(
+        &store,
+        &grace(600),
+        from("192.0.2.7")
+            .prompt(DEFAULT_PROMPT, recovery)
+            .info(&recovery_notice(1)),
+    );
+    assert_eq!(decision.outcome, Outcome::Success(Method::Recovery));
+    assert_eq!(store.state().unwrap().remembered_hosts.len(), 1);
+}
+
+#[test]
+fn a_host_is_stored_as_a_keyed_tag_not_as_its_name() {
+    let store = remembered_from("192.0.2.7");
+    let state = store.state().unwrap();
+    let tag = state.remembered_hosts[0].rhost_tag;
+    assert_eq!(
+        tag,
+        RemoteHost::new("192.0.2.7")
+            .unwrap()
+            .tag(&state.secret)
+            .unwrap()
+    );
+    assert!(!tag.windows(9).any(|w| w == b"192.0.2.7"));
+}
+
+#[test]
+fn a_password_change_is_always_asked_and_remembers_nothing() {
+    let store = remembered_from("192.0.2.7");
+    let store_for = |_: &Account| -> Result<Box<dyn Store + '_>> { Ok(Box::new(&store)) };
+    let soon = || Ok(NOW + 60);
+    let env = Env {
+        accounts: &Users,
+        store_for: &store_for,
+        clock: &soon,
+    };
+    let mut conv = from("192.0.2.7").prompt(DEFAULT_PROMPT, &code_at(NOW + 60));
+    let decision = before_password_change("alice", &grace(600), &env, &mut conv);
+    drop(conv);
+    assert_eq!(decision.outcome, Outcome::Success(Method::Totp));
+    assert_eq!(decision.message, "accepted TOTP code for alice");
+    let hosts = store.state().unwrap().remembered_hosts;
+    assert_eq!(
+        (hosts.len(), hosts[0].time),
+        (1, NOW),
+        "refreshed by chauthtok"
+    );
+}
+
+#[test]
+fn new_recovery_codes_a_new_enrollment_and_disable_forget_every_host() {
+    use crate::store::{NothingBefore, Proof};
+    let policy = Policy::from(&options(&[]));
+    let host = RemoteHost::new("192.0.2.7").unwrap();
+
+    let store = remembered_from("192.0.2.7");
+    let (_, hashes) = recovery::new_recovery_codes(1).unwrap();
+    store
+        .replace_recovery_codes(Proof::NotNeeded, &hashes, NOW, policy, &mut NothingBefore)
+        .unwrap();
+    assert_eq!(store.remembers_host(&host, NOW + 1, 600).unwrap(), None);
+
+    let store = remembered_from("192.0.2.7");
+    // Even a state handed over with hosts in it (the same secret) starts without them.
+    let same_secret = store.state().unwrap();
+    store.enroll(&same_secret, &mut NothingBefore).unwrap();
+    assert_eq!(store.remembers_host(&host, NOW + 1, 600).unwrap(), None);
+
+    let store = remembered_from("192.0.2.7");
+    store.remove(Proof::NotNeeded, NOW, policy).unwrap();
+    assert_eq!(store.remembers_host(&host, NOW + 1, 600).unwrap(), None);
+}

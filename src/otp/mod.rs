@@ -1,12 +1,14 @@
 //! One-time-password maths: parameters and secrets, no files and no policy. TOTP (RFC 6238)
-//! is in [`totp`]; HOTP (RFC 4226) would go beside it as `otp/hotp.rs`.
+//! is in [`totp`]; HOTP (RFC 4226) beside it in [`hotp`].
 
+pub mod hotp;
 pub mod totp;
 
 use crate::error::{Error, Result};
 use crate::secret::{SecretString, random_bytes};
 use totp_rs::Secret;
 
+pub use hotp::{HotpMatch, find_hotp_counter, hotp_code};
 pub use totp::{TotpMatch, code_at, find_totp_step, time_step};
 
 pub const MIN_SECRET_BYTES: usize = 10;
@@ -30,6 +32,23 @@ impl HashAlgorithm {
             HashAlgorithm::SHA1 => "SHA1",
             HashAlgorithm::SHA256 => "SHA256",
             HashAlgorithm::SHA512 => "SHA512",
+        }
+    }
+}
+
+/// Which codes an enrollment takes: time-based, or counter-based (a hardware token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kind {
+    #[default]
+    Totp,
+    Hotp,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Totp => "totp",
+            Kind::Hotp => "hotp",
         }
     }
 }

@@ -18,18 +18,22 @@
 //! |     16 |    8 | generation (u64): +1 per write, highest valid one wins          |
 //! |     24 |   16 | enrollment id: must equal the enrollment file's                 |
 //! |     40 |    1 | presence flags: 1 last step, 2 last success, 4 HOTP counter     |
-//! |     41 |    1 | last success method: 0 none, 1 totp, 2 recovery                 |
+//! |     41 |    1 | last success method: 0 none, 1 totp, 2 recovery, 3 hotp         |
 //! |     42 |    1 | burned recovery ids in use (0..=100)                            |
 //! |     43 |    1 | remembered hosts in use (0..=16)                                |
 //! |     44 |    4 | consecutive failures (u32)                                      |
 //! |     48 |    8 | last accepted time step (u64)                                   |
 //! |     56 |    8 | locked until, Unix time (u64)                                   |
 //! |     64 |    8 | last success, Unix time (u64)                                   |
-//! |     72 |    8 | HOTP counter (u64), for a later HOTP mode                       |
+//! |     72 |    8 | HOTP counter (u64): the next counter a code may come from       |
 //! |     80 |  400 | burned recovery ids: 100 slots of 4 ASCII bytes                 |
-//! |    480 |  640 | remembered hosts: 16 slots of (SHA-256 of rhost, Unix time u64) |
+//! |    480 |  640 | remembered hosts: 16 slots of (rhost tag, Unix time u64)        |
 //! |   1120 | 2944 | reserved, zero                                                  |
 //! |   4064 |   32 | SHA-256 of bytes 0..80, the burned ids and the hosts in use     |
+//!
+//! A remembered host's tag is HMAC-SHA-256 of its PAM_RHOST keyed with the enrollment's
+//! secret ([`super::hosts`]), not a plain hash: the file does not tell where the user logs
+//! in from, even for an IPv4 address (a plain hash of one is found by trying them all).
 //!
 //! The encoding is canonical: absent values, unused slots and reserved bytes must be zero,
 //! so a record decodes only if encoding what it decodes to gives back the same bytes. The
@@ -49,7 +53,7 @@ pub const FORMAT_VERSION: u16 = 2;
 /// As many burned ids as an enrollment can have recovery codes: the list never overflows
 /// while the enrollment id changes whenever a new set of codes is made.
 pub const MAX_BURNED: usize = MAX_RECOVERY_CODES;
-pub const MAX_HOSTS: usize = 16;
+pub use super::hosts::{MAX_HOSTS, RememberedHost};
 const RECOVERY_ID_LEN: usize = 4;
 const HOST_LEN: usize = 32 + 8;
 
@@ -137,14 +141,6 @@ impl RecoveryId {
     }
 }
 
-/// A host that passed recently, for a later grace period: the SHA-256 of its PAM_RHOST
-/// (not the name itself: the file need not tell where the user logs in from) and when.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RememberedHost {
-    pub rhost_sha256: [u8; 32],
-    pub time: u64,
-}
-
 /// Everything a login changes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counters {
@@ -206,13 +202,15 @@ impl Counters {
     /// Records a host's success; when full, the host seen longest ago is dropped (forgetting
     /// a host only costs that host a code prompt).
     pub fn remember_host(&mut self, host: RememberedHost) {
-        self.hosts.retain(|h| h.rhost_sha256 != host.rhost_sha256);
-        if self.hosts.len() >= MAX_HOSTS
-            && let Some(oldest) = (0..self.hosts.len()).min_by_key(|&i| self.hosts[i].time)
-        {
-            self.hosts.remove(oldest);
+        super::hosts::remember(&mut self.hosts, host);
+    }
+
+    /// The remembered hosts become `hosts` (the model's list), bounded as always.
+    pub fn replace_hosts(&mut self, hosts: &[RememberedHost]) {
+        self.hosts.clear();
+        for host in hosts {
+            self.remember_host(*host);
         }
-        self.hosts.push(host);
     }
 }
 
@@ -260,6 +258,7 @@ impl Record {
             block[OFF_METHOD] = match success.method {
                 Method::Totp => 1,
                 Method::Recovery => 2,
+                Method::Hotp => 3,
             };
             put(
                 &mut block[..],
@@ -291,7 +290,7 @@ impl Record {
         }
         for (i, host) in c.hosts.iter().enumerate() {
             let at = OFF_HOSTS + i * HOST_LEN;
-            put(&mut block[..], at, &host.rhost_sha256);
+            put(&mut block[..], at, &host.rhost_tag);
             put(&mut block[..], at + 32, &host.time.to_le_bytes());
         }
         let checksum = checksum_of(&block[..]);
@@ -348,6 +347,10 @@ impl Record {
             (Some(time), 2) => Some(LastSuccess {
                 time,
                 method: Method::Recovery,
+            }),
+            (Some(time), 3) => Some(LastSuccess {
+                time,
+                method: Method::Hotp,
             }),
             _ => return Err(Invalid::Method),
         };
@@ -416,10 +419,10 @@ fn decode_hosts(block: &[u8]) -> Result<Vec<RememberedHost>, Invalid> {
             continue;
         }
         let host = RememberedHost {
-            rhost_sha256: array(slot, 0),
+            rhost_tag: array(slot, 0),
             time: u64::from_le_bytes(array(slot, 32)),
         };
-        if hosts.iter().any(|h| h.rhost_sha256 == host.rhost_sha256) {
+        if hosts.iter().any(|h| h.rhost_tag == host.rhost_tag) {
             return Err(Invalid::RepeatedHost);
         }
         hosts.push(host);
@@ -604,7 +607,7 @@ mod tests {
         }
         for i in 0..MAX_HOSTS {
             counters.remember_host(RememberedHost {
-                rhost_sha256: [i as u8 + 1; 32],
+                rhost_tag: [i as u8 + 1; 32],
                 time: u64::MAX - i as u64,
             });
         }
@@ -686,20 +689,20 @@ mod tests {
         let mut counters = full_counters();
         // Host 16 (time MAX-15) is the oldest.
         counters.remember_host(RememberedHost {
-            rhost_sha256: [0xEE; 32],
+            rhost_tag: [0xEE; 32],
             time: 5,
         });
         assert_eq!(counters.hosts().len(), MAX_HOSTS);
-        assert!(!counters.hosts().iter().any(|h| h.rhost_sha256 == [16; 32]));
+        assert!(!counters.hosts().iter().any(|h| h.rhost_tag == [16; 32]));
         // A host seen again is updated in place, not added twice.
         counters.remember_host(RememberedHost {
-            rhost_sha256: [0xEE; 32],
+            rhost_tag: [0xEE; 32],
             time: 6,
         });
         let again: Vec<_> = counters
             .hosts()
             .iter()
-            .filter(|h| h.rhost_sha256 == [0xEE; 32])
+            .filter(|h| h.rhost_tag == [0xEE; 32])
             .collect();
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].time, 6);
@@ -722,7 +725,7 @@ mod tests {
                 Invalid::AbsentValueNotZero,
             ),
             (|b| b[OFF_HOTP + 7] = 1, &empty, Invalid::AbsentValueNotZero),
-            (|b| b[OFF_METHOD] = 3, &good, Invalid::Method),
+            (|b| b[OFF_METHOD] = 4, &good, Invalid::Method),
             (|b| b[OFF_METHOD] = 1, &empty, Invalid::Method),
             (|b| b[OFF_METHOD] = 0, &good, Invalid::Method),
             (|b| b[OFF_BURNED_COUNT] = 101, &good, Invalid::TooManyBurned),

@@ -15,6 +15,10 @@
 //! hash = "$argon2id$v=19$m=19456,t=2,p=1$…"
 //! ```
 //!
+//! An HOTP enrollment (a hardware token) says `kind = "hotp"` after the id; its counter is
+//! in the counters file, which every login rewrites anyway. Without `kind` it is TOTP (so
+//! TOTP files are as they were), and a build that does not know `kind` refuses the file.
+//!
 //! A recovery code used since the file was written stays in `recovery_codes`: its id is in
 //! the counters' burned list, so using it costs one write of the counters, not a rewrite of
 //! this file. Making new codes gives a new enrollment id, which starts a new burned list.
@@ -22,7 +26,7 @@
 use super::counters_v2::EnrollmentId;
 use super::format_v1::{AlgorithmV1, RecoveryCodeV1};
 use crate::error::{Error, Result, line_of};
-use crate::otp::HashAlgorithm;
+use crate::otp::{HashAlgorithm, Kind};
 use crate::recovery::RecoveryCodeHash;
 use crate::secret::SecretString;
 use crate::state::model::{State, Throttle};
@@ -41,6 +45,40 @@ pub struct Enrollment {
     pub digits: u8,
     pub period: u64,
     pub recovery_codes: Vec<RecoveryCodeHash>,
+    pub kind: Kind,
+}
+
+/// `kind` as the file writes it.
+#[derive(Serialize, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum KindV2 {
+    #[default]
+    Totp,
+    Hotp,
+}
+
+impl KindV2 {
+    fn is_totp(&self) -> bool {
+        *self == KindV2::Totp
+    }
+}
+
+impl From<KindV2> for Kind {
+    fn from(kind: KindV2) -> Kind {
+        match kind {
+            KindV2::Totp => Kind::Totp,
+            KindV2::Hotp => Kind::Hotp,
+        }
+    }
+}
+
+impl From<Kind> for KindV2 {
+    fn from(kind: Kind) -> KindV2 {
+        match kind {
+            Kind::Totp => KindV2::Totp,
+            Kind::Hotp => KindV2::Hotp,
+        }
+    }
 }
 
 /// The file as TOML sees it; every field required, nothing unknown.
@@ -49,6 +87,8 @@ pub struct Enrollment {
 struct File {
     version: u32,
     enrollment_id: String,
+    #[serde(default, skip_serializing_if = "KindV2::is_totp")]
+    kind: KindV2,
     secret: SecretString,
     algorithm: AlgorithmV1,
     digits: u8,
@@ -80,6 +120,7 @@ impl Enrollment {
             digits: state.digits,
             period: state.period,
             recovery_codes: state.recovery_codes.clone(),
+            kind: state.kind,
         }
     }
 
@@ -112,6 +153,7 @@ impl Enrollment {
             digits: file.digits,
             period: file.period,
             recovery_codes: file.recovery_codes.into_iter().map(Into::into).collect(),
+            kind: file.kind.into(),
         };
         enrollment
             .validate()
@@ -124,6 +166,7 @@ impl Enrollment {
         let file = File {
             version: VERSION,
             enrollment_id: self.id.to_hex(),
+            kind: self.kind.into(),
             secret: self.secret.clone(),
             algorithm: self.algorithm.into(),
             digits: self.digits,
@@ -151,6 +194,9 @@ impl Enrollment {
             throttle: Throttle::default(),
             last_success: None,
             recovery_codes: self.recovery_codes.clone(),
+            kind: self.kind,
+            hotp_counter: 0,
+            remembered_hosts: Vec::new(),
         }
     }
 }
@@ -171,6 +217,7 @@ mod tests {
             digits: 8,
             period: 60,
             recovery_codes: hashes,
+            kind: Kind::Totp,
         }
     }
 
@@ -185,6 +232,23 @@ mod tests {
         assert!(text.starts_with("version = 2\n"), "{}", *text);
         assert_eq!(parse(&text).unwrap(), enrollment);
         assert_eq!(file_version(text.as_bytes()), Some(2));
+    }
+
+    #[test]
+    fn a_totp_file_has_no_kind_and_an_hotp_file_says_so() {
+        let totp = sample().to_toml().unwrap();
+        assert!(!totp.contains("kind"), "{}", *totp);
+        let hotp = Enrollment {
+            kind: Kind::Hotp,
+            ..sample()
+        };
+        let text = hotp.to_toml().unwrap();
+        assert!(text.contains("\nkind = \"hotp\"\n"), "{}", *text);
+        assert_eq!(parse(&text).unwrap(), hotp);
+        let err = parse(&text.replace("\"hotp\"", "\"motp\""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a valid enrollment file"), "{err}");
     }
 
     #[test]

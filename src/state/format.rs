@@ -45,6 +45,12 @@ impl State {
 
     /// The file's text. Zeroizing: it holds the secret.
     pub fn to_toml(&self) -> Result<Zeroizing<String>> {
+        // Version 1 knows only TOTP; an HOTP enrollment exists only in version 2.
+        if self.kind != crate::otp::Kind::Totp {
+            return Err(Error::Internal(
+                "an HOTP enrollment cannot be written as a version 1 state".into(),
+            ));
+        }
         toml::to_string(&FileV1::from_state(self))
             .map(Zeroizing::new)
             .map_err(|e| Error::Internal(format!("serializing state: {e}")))

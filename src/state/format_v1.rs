@@ -159,7 +159,8 @@ impl FileV1 {
             last_success: state.last_success.map(|s| LastSuccessV1 {
                 time: s.time,
                 method: match s.method {
-                    Method::Totp => MethodV1::Totp,
+                    // v1 files are TOTP only (an HOTP state is never written as v1).
+                    Method::Totp | Method::Hotp => MethodV1::Totp,
                     Method::Recovery => MethodV1::Recovery,
                 },
             }),
@@ -205,6 +206,10 @@ impl FileV1 {
                     hash: c.hash,
                 })
                 .collect(),
+            kind: crate::otp::Kind::Totp,
+            hotp_counter: 0,
+            // Version 1 has no remembered hosts: a converted state starts with none.
+            remembered_hosts: Vec::new(),
         }
     }
 }

@@ -7,8 +7,10 @@ pub mod counters_v2;
 pub mod enrollment_v2;
 pub mod format;
 mod format_v1;
+pub mod hosts;
 pub mod model;
 
+pub use hosts::{RememberedHost, RemoteHost};
 pub use model::{Enrolled, LastSuccess, Method, State, Throttle};
 
 #[cfg(test)]

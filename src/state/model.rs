@@ -2,9 +2,10 @@
 //! parameters), the replay guard, throttling, the last success and the recovery codes.
 //! Every rule a state must satisfy is checked here, whatever it was read from.
 
+use super::hosts::{self, RememberedHost, RemoteHost};
 use crate::error::{Error, Result};
 use crate::otp::{
-    self, DIGITS, HashAlgorithm, MAX_SECRET_BYTES, MIN_SECRET_BYTES, OtpParams, PERIODS,
+    self, DIGITS, HashAlgorithm, Kind, MAX_SECRET_BYTES, MIN_SECRET_BYTES, OtpParams, PERIODS,
 };
 use crate::recovery::{self, MAX_RECOVERY_CODES, RecoveryCodeHash};
 use crate::secret::SecretString;
@@ -13,6 +14,8 @@ use crate::secret::SecretString;
 pub enum Method {
     Totp,
     Recovery,
+    /// A code of an HOTP token.
+    Hotp,
 }
 
 impl Method {
@@ -20,6 +23,7 @@ impl Method {
         match self {
             Method::Totp => "totp",
             Method::Recovery => "recovery",
+            Method::Hotp => "hotp",
         }
     }
 }
@@ -50,6 +54,14 @@ pub struct State {
     pub throttle: Throttle,
     pub last_success: Option<LastSuccess>,
     pub recovery_codes: Vec<RecoveryCodeHash>,
+    /// TOTP or HOTP; an HOTP enrollment ignores `period` and `last_step`.
+    pub kind: Kind,
+    /// HOTP: the next counter a code may come from (every code before it is used up).
+    /// Always 0 for TOTP.
+    pub hotp_counter: u64,
+    /// Hosts that passed with a code recently (`grace_period`), at most
+    /// [`hosts::MAX_HOSTS`]; empty in a new enrollment.
+    pub remembered_hosts: Vec<RememberedHost>,
 }
 
 /// What can be told about an enrollment without its secret (status, a store that keeps
@@ -60,6 +72,9 @@ pub struct Enrolled {
     pub recovery_codes_left: usize,
     pub last_success: Option<LastSuccess>,
     pub throttle: Throttle,
+    pub kind: Kind,
+    /// HOTP: the next counter a code may come from.
+    pub hotp_counter: Option<u64>,
 }
 
 impl State {
@@ -80,9 +95,22 @@ impl State {
             throttle: Throttle::default(),
             last_success: None,
             recovery_codes,
+            kind: Kind::Totp,
+            hotp_counter: 0,
+            remembered_hosts: Vec::new(),
         };
         state.validate().map_err(Error::BadOption)?;
         Ok(state)
+    }
+
+    /// This enrollment as an HOTP one whose next code is that of `counter`.
+    pub fn into_hotp(self, counter: u64) -> State {
+        State {
+            kind: Kind::Hotp,
+            hotp_counter: counter,
+            last_step: None,
+            ..self
+        }
     }
 
     pub fn params(&self) -> OtpParams {
@@ -100,6 +128,8 @@ impl State {
             recovery_codes_left: self.recovery_codes.len(),
             last_success: self.last_success,
             throttle: self.throttle.clone(),
+            kind: self.kind,
+            hotp_counter: (self.kind == Kind::Hotp).then_some(self.hotp_counter),
         }
     }
 
@@ -127,6 +157,12 @@ impl State {
                 PERIODS.end()
             ));
         }
+        if self.kind == Kind::Totp && self.hotp_counter != 0 {
+            return Err("a TOTP enrollment has no HOTP counter".into());
+        }
+        if self.remembered_hosts.len() > hosts::MAX_HOSTS {
+            return Err(format!("more than {} remembered hosts", hosts::MAX_HOSTS));
+        }
         if self.recovery_codes.len() > MAX_RECOVERY_CODES {
             return Err(format!("more than {MAX_RECOVERY_CODES} recovery codes"));
         }
@@ -152,6 +188,34 @@ impl State {
     /// Seconds left before attempts are checked again, if throttled now.
     pub fn throttled_for(&self, now: u64) -> Option<u64> {
         (self.throttle.locked_until > now).then(|| self.throttle.locked_until - now)
+    }
+
+    /// How many seconds ago `host` passed with a code, if within `grace` seconds of `now`.
+    /// Never while throttled: a remembered host does not skip the lockout.
+    pub fn remembers(&self, host: &RemoteHost, now: u64, grace: u64) -> Result<Option<u64>> {
+        if self.throttled_for(now).is_some() {
+            return Ok(None);
+        }
+        let tag = host.tag(&self.secret)?;
+        Ok(hosts::passed_within(
+            &self.remembered_hosts,
+            &tag,
+            now,
+            grace,
+        ))
+    }
+
+    /// Remembers that `host` passed with a code at `now`.
+    pub fn remember(&mut self, host: &RemoteHost, now: u64) -> Result<()> {
+        let rhost_tag = host.tag(&self.secret)?;
+        hosts::remember(
+            &mut self.remembered_hosts,
+            RememberedHost {
+                rhost_tag,
+                time: now,
+            },
+        );
+        Ok(())
     }
 
     /// The code of `time` (tests, the CLI's self-checks).

@@ -118,7 +118,7 @@ fn the_checksum_covers_the_last_burned_id_and_the_last_host() {
     }
     for i in 0..4u8 {
         counters.remember_host(RememberedHost {
-            rhost_sha256: [i + 1; 32],
+            rhost_tag: [i + 1; 32],
             time: 1000 + u64::from(i),
         });
     }

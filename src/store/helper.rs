@@ -17,7 +17,7 @@ use crate::otp::OtpParams;
 use crate::policy::{CountFailure, Policy, Verdict};
 use crate::recovery::RecoveryCodeHash;
 use crate::secret::SecretString;
-use crate::state::{Enrolled, State, Throttle};
+use crate::state::{Enrolled, RemoteHost, State, Throttle};
 use std::cell::RefCell;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -253,7 +253,15 @@ impl Store for HelperStore {
         _now: u64,
         _policy: Policy,
         _count: CountFailure,
+        _remember: Option<&RemoteHost>,
     ) -> Result<Recorded> {
+        Err(Error::Internal(
+            "a login never goes through the helper".into(),
+        ))
+    }
+
+    /// Logins (the only users of `grace_period`) read the store themselves, as root.
+    fn remembers_host(&self, _host: &RemoteHost, _now: u64, _grace: u64) -> Result<Option<u64>> {
         Err(Error::Internal(
             "a login never goes through the helper".into(),
         ))
@@ -302,6 +310,16 @@ impl Store for HelperStore {
 
     fn clear_throttle(&self) -> Change<Throttle> {
         Err(not_here("clearing the throttle"))
+    }
+
+    fn resync(
+        &self,
+        _first: &SecretString,
+        _second: &SecretString,
+        _now: u64,
+        _policy: Policy,
+    ) -> Change<u64> {
+        Err(not_here("resynchronising an HOTP token"))
     }
 
     fn remove(&self, proof: Proof<'_>, _now: u64, _policy: Policy) -> Change<()> {

@@ -189,10 +189,16 @@ pub(crate) fn replace_enrollment(
 ) -> Result<()> {
     let id = EnrollmentId::random()?;
     let counters_path = names.path_of(&names.counters);
+    let mut counters = Counters::new(state.last_step, state.throttle.clone(), state.last_success);
+    // HOTP: the counter goes with the first record; the enrollment file only says "hotp".
+    counters.hotp_counter = (state.kind == crate::otp::Kind::Hotp).then_some(state.hotp_counter);
+    // The model decides which hosts are remembered (a new enrollment or new recovery codes
+    // have none); a login that rewrites the enrollment keeps them.
+    counters.replace_hosts(&state.remembered_hosts);
     let first = Record {
         generation: 2,
         enrollment_id: id,
-        counters: Counters::new(state.last_step, state.throttle.clone(), state.last_success),
+        counters,
     };
     let state_tmp = remove_stale(dir, names, &names.state_temp)?;
     match target {

@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::policy::{CountFailure, Policy, Verdict};
 use crate::recovery::RecoveryCodeHash;
 use crate::secret::SecretString;
-use crate::state::{Enrolled, State, Throttle};
+use crate::state::{Enrolled, RemoteHost, State, Throttle};
 use std::path::{Path, PathBuf};
 
 /// What to ask before prompting, read without the lock (a person may take a while).
@@ -71,6 +71,8 @@ pub enum Refusal {
     TotpRequired,
     /// The [`BeforeCommit`] step failed; it knows why.
     Aborted,
+    /// Only an HOTP enrollment can be resynchronised.
+    NotHotp,
 }
 
 #[derive(Debug)]
@@ -125,14 +127,21 @@ pub trait Store {
 
     /// Checks `answer` and records the result atomically: an accepted code is burned, a
     /// wrong one is counted when `count` says so; if that cannot be written, this is an
-    /// error for either, never a success. `Error::NotEnrolled` when the enrollment went away.
+    /// error for either, never a success. With `remember`, an accepted code also remembers
+    /// that host (`grace_period`), in the same write. `Error::NotEnrolled` when the
+    /// enrollment went away.
     fn check_and_record(
         &self,
         answer: &SecretString,
         now: u64,
         policy: Policy,
         count: CountFailure,
+        remember: Option<&RemoteHost>,
     ) -> Result<Recorded>;
+
+    /// How many seconds ago `host` passed with a code, if within `grace` seconds of `now`
+    /// and the user is not throttled (`grace_period`). Reads only; writes nothing.
+    fn remembers_host(&self, host: &RemoteHost, now: u64, grace: u64) -> Result<Option<u64>>;
 
     /// The enrollment without its secret; `None` if not enrolled.
     fn enrolled(&self) -> Result<Option<Enrolled>>;
@@ -140,7 +149,8 @@ pub trait Store {
     /// Proves a current code (TOTP or recovery) and burns it.
     fn prove(&self, answer: &SecretString, now: u64, policy: Policy) -> Change<Verdict>;
 
-    /// Whether a login would accept `answer` now, without using it up; a wrong one counts.
+    /// Whether a login would accept `answer` now, without using it up (an HOTP code is used
+    /// up, as at a login: the token has moved on); a wrong one counts.
     fn verify(&self, answer: &SecretString, now: u64, policy: Policy) -> Change<Verified>;
 
     /// Replaces any enrollment with `state` (making the directories if needed).
@@ -166,6 +176,17 @@ pub trait Store {
 
     /// Clears the throttling (root's `unlock`: no proof); returns it as it was.
     fn clear_throttle(&self) -> Change<Throttle>;
+
+    /// HOTP: finds `first` and `second` as the codes of two consecutive counters in the
+    /// resync window after the stored counter, and stores the second's + 1 (returned). Not
+    /// found: refused with a wrong-code verdict, counted as a failure.
+    fn resync(
+        &self,
+        first: &SecretString,
+        second: &SecretString,
+        now: u64,
+        policy: Policy,
+    ) -> Change<u64>;
 }
 
 /// A boxed store is one too (the CLI picks the file or the helper at run time).
@@ -182,8 +203,12 @@ impl Store for Box<dyn Store + '_> {
         now: u64,
         policy: Policy,
         count: CountFailure,
+        remember: Option<&RemoteHost>,
     ) -> Result<Recorded> {
-        (**self).check_and_record(answer, now, policy, count)
+        (**self).check_and_record(answer, now, policy, count, remember)
+    }
+    fn remembers_host(&self, host: &RemoteHost, now: u64, grace: u64) -> Result<Option<u64>> {
+        (**self).remembers_host(host, now, grace)
     }
     fn enrolled(&self) -> Result<Option<Enrolled>> {
         (**self).enrolled()
@@ -215,5 +240,14 @@ impl Store for Box<dyn Store + '_> {
     }
     fn clear_throttle(&self) -> Change<Throttle> {
         (**self).clear_throttle()
+    }
+    fn resync(
+        &self,
+        first: &SecretString,
+        second: &SecretString,
+        now: u64,
+        policy: Policy,
+    ) -> Change<u64> {
+        (**self).resync(first, second, now, policy)
     }
 }

@@ -99,7 +99,7 @@ fn a_login_never_creates_missing_state_directories() {
     let answer = SecretString::new("123456".into());
     let policy = Policy::from(&Options::default());
     let err = store
-        .check_and_record(&answer, 1_700_000_000, policy, CountFailure::Yes)
+        .check_and_record(&answer, 1_700_000_000, policy, CountFailure::Yes, None)
         .unwrap_err();
     assert!(matches!(err, Error::NotEnrolled(_)), "{err}");
     assert!(matches!(store.lock(Create::No), Err(Error::NotEnrolled(_))));
@@ -257,7 +257,7 @@ fn a_used_scratch_code_that_shares_its_id_never_works_again() {
     let now = 1_700_000_000;
     let check = |code: &SecretString, at: u64| {
         store
-            .check_and_record(code, at, policy, CountFailure::Yes)
+            .check_and_record(code, at, policy, CountFailure::Yes, None)
             .unwrap()
             .verdict
     };
@@ -465,7 +465,13 @@ fn a_new_enrollment_over_v2_writes_the_counters_in_place_and_a_login_writes_once
     let now = 1_700_000_000;
     let policy = Policy::from(&Options::default());
     let verdict = store
-        .check_and_record(&totp_code(&state, now), now, policy, CountFailure::Yes)
+        .check_and_record(
+            &totp_code(&state, now),
+            now,
+            policy,
+            CountFailure::Yes,
+            None,
+        )
         .unwrap()
         .verdict;
     assert!(verdict.accepted(), "{verdict:?}");
@@ -500,7 +506,7 @@ fn new_recovery_codes_replace_the_old_ones_in_the_enrollment_file() {
         .unwrap();
     let check = |code: &SecretString| {
         store
-            .check_and_record(code, now, policy, CountFailure::Yes)
+            .check_and_record(code, now, policy, CountFailure::Yes, None)
             .unwrap()
             .verdict
     };

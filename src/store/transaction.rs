@@ -8,10 +8,11 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::input::{self, Entered};
-use crate::policy::{self, CountFailure, Policy, Verdict};
+use crate::otp::{self, Kind};
+use crate::policy::{self, CountFailure, Policy, Verdict, WrongReason};
 use crate::recovery::RecoveryCodeHash;
 use crate::secret::SecretString;
-use crate::state::{Enrolled, State, Throttle};
+use crate::state::{Enrolled, LastSuccess, Method, RemoteHost, State, Throttle};
 use std::path::{Path, PathBuf};
 
 /// Whether taking the lock may create what is missing (enrollment) or finds it absent.
@@ -89,6 +90,7 @@ impl<B: Backend> Store for B {
         now: u64,
         policy: Policy,
         count: CountFailure,
+        remember: Option<&RemoteHost>,
     ) -> Result<Recorded> {
         let locked = self.lock(Create::No)?;
         let mut state = locked
@@ -96,6 +98,12 @@ impl<B: Backend> Store for B {
             .ok_or_else(|| Error::NotEnrolled(Backend::location(self).to_owned()))?;
         let note = cover_fallback(&*locked, &mut state, now, policy)?;
         let verdict = policy::judge(&mut state, answer, now, policy, count)?;
+        if verdict.accepted()
+            && let Some(host) = remember
+        {
+            // Only a login that presented a right code remembers (or refreshes) a host.
+            state.remember(host, now)?;
+        }
         if verdict.changes_state(count) {
             // A success that cannot be burned is no success; a failure that cannot be
             // counted is the same error, with the same message: were it a plain "wrong
@@ -104,6 +112,13 @@ impl<B: Backend> Store for B {
             locked.write(&state)?;
         }
         Ok(Recorded { verdict, note })
+    }
+
+    fn remembers_host(&self, host: &RemoteHost, now: u64, grace: u64) -> Result<Option<u64>> {
+        match self.load()? {
+            Some(state) => state.remembers(host, now, grace),
+            None => Ok(None),
+        }
     }
 
     fn enrolled(&self) -> Result<Option<Enrolled>> {
@@ -131,7 +146,11 @@ impl<B: Backend> Store for B {
         locked.write(&policy::counted_as_failure(&state, now, policy))?;
         let mut trial = state.clone();
         let verdict = policy::judge(&mut trial, answer, now, policy, CountFailure::Yes)?;
-        if verdict.accepted() {
+        if let Verdict::Hotp { .. } = verdict {
+            // An HOTP token has moved past the code it showed: checked is used, as at a
+            // login, or the counter would fall behind the token by one per check.
+            locked.write(&trial)?;
+        } else if verdict.accepted() {
             locked.write(&state)?;
         }
         Ok(Verified {
@@ -149,7 +168,10 @@ impl<B: Backend> Store for B {
         if before_commit.run().is_err() {
             return Err(ChangeError::Refused(Refusal::Aborted));
         }
-        if let Err(e) = locked.write(state) {
+        // A new enrollment remembers no host, whatever the caller's state held.
+        let mut state = state.clone();
+        state.remembered_hosts.clear();
+        if let Err(e) = locked.write(&state) {
             before_commit.undo();
             return Err(e.into());
         }
@@ -168,6 +190,9 @@ impl<B: Backend> Store for B {
         let proved = check_proof(&*locked, &mut state, proof, now, policy)?;
         let burned = state.clone();
         state.recovery_codes = codes.to_vec();
+        // New recovery codes are made after a lost or exposed device: hosts that passed
+        // before must give a code again.
+        state.remembered_hosts.clear();
         if before_commit.run().is_err() {
             // The accepted code stays used up; the old recovery codes stay valid.
             if proved {
@@ -217,6 +242,7 @@ impl<B: Backend> Store for B {
         let widest = Policy {
             window: crate::otp::MAX_WINDOW,
             max_failures: u32::MAX,
+            hotp_window: crate::otp::hotp::MAX_HOTP_WINDOW,
         };
         let (locked, mut state) = lock_existing(self, now, widest)?;
         let was = std::mem::take(&mut state.throttle);
@@ -224,6 +250,57 @@ impl<B: Backend> Store for B {
             locked.write(&state)?;
         }
         Ok(was)
+    }
+
+    fn resync(
+        &self,
+        first: &SecretString,
+        second: &SecretString,
+        now: u64,
+        policy: Policy,
+    ) -> Change<u64> {
+        let (locked, mut state) = lock_existing(self, now, policy)?;
+        if state.kind != Kind::Hotp {
+            return Err(ChangeError::Refused(Refusal::NotHotp));
+        }
+        if let Some(seconds) = state.throttled_for(now) {
+            return Err(ChangeError::Refused(Refusal::Proof(Verdict::Throttled {
+                seconds,
+            })));
+        }
+        // Counted first, as every proof (see `judge_proof`): two codes searched in a wide
+        // window are a guess like any other until they match.
+        let counted = policy::counted_as_failure(&state, now, policy);
+        locked.write(&counted)?;
+        let codes = |answer: &SecretString| match input::classify(answer.expose(), state.digits) {
+            Entered::Totp(code) => Some(code),
+            _ => None,
+        };
+        let found = match (codes(first), codes(second)) {
+            (Some(first), Some(second)) => otp::hotp::find_resync(
+                &state.secret,
+                state.params(),
+                state.hotp_counter,
+                &first,
+                &second,
+            )?,
+            _ => None,
+        };
+        let Some(counter) = found else {
+            return Err(ChangeError::Refused(Refusal::Proof(Verdict::Wrong {
+                reason: WrongReason::WrongCode,
+                failures: counted.throttle.failures,
+            })));
+        };
+        // find_resync never returns u64::MAX: + 1 cannot overflow.
+        state.hotp_counter = counter + 1;
+        state.throttle = Throttle::default();
+        state.last_success = Some(LastSuccess {
+            time: now,
+            method: Method::Hotp,
+        });
+        locked.write(&state)?;
+        Ok(state.hotp_counter)
     }
 }
 
@@ -315,6 +392,6 @@ fn judge_proof(
             // `state` now holds exactly what was written above.
             Err(ChangeError::Refused(Refusal::Proof(verdict)))
         }
-        Verdict::Totp { .. } | Verdict::Recovery { .. } => Ok(verdict),
+        Verdict::Totp { .. } | Verdict::Hotp { .. } | Verdict::Recovery { .. } => Ok(verdict),
     }
 }

@@ -491,6 +491,18 @@ impl TestEnv {
         if let Some(tok) = &opts.authtok {
             cmd.arg("--authtok").arg(tok);
         }
+        if let Some(rhost) = &opts.rhost {
+            cmd.arg("--rhost").arg(rhost);
+        }
+        if opts.chauthtok {
+            cmd.arg("--chauthtok");
+        }
+        if opts.expired {
+            cmd.arg("--expired");
+        }
+        if let Some(uid) = opts.ruid {
+            cmd.arg("--ruid").arg(uid.to_string());
+        }
         cmd.arg("--").arg(service).arg(user).args(answers);
 
         let description = {
@@ -553,6 +565,10 @@ fn check_ancestors_traversable(dir: &Path) {
 pub struct AuthOptions {
     setcred: bool,
     authtok: Option<String>,
+    rhost: Option<String>,
+    chauthtok: bool,
+    expired: bool,
+    ruid: Option<u32>,
     env: Vec<(OsString, OsString)>,
     timeout: Duration,
 }
@@ -568,6 +584,10 @@ impl AuthOptions {
         AuthOptions {
             setcred: false,
             authtok: None,
+            rhost: None,
+            chauthtok: false,
+            expired: false,
+            ruid: None,
             env: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
         }
@@ -588,6 +608,33 @@ impl AuthOptions {
     /// that far (a `sufficient` success or `requisite` failure stops earlier).
     pub fn authtok(mut self, value: &str) -> Self {
         self.authtok = Some(value.to_string());
+        self
+    }
+
+    /// Set PAM_RHOST (as sshd does) before authenticating.
+    pub fn rhost(mut self, value: &str) -> Self {
+        self.rhost = Some(value.to_string());
+        self
+    }
+
+    /// Call pam_chauthtok (as passwd does) instead of pam_authenticate; its code is the
+    /// outcome's `code`.
+    pub fn chauthtok(mut self) -> Self {
+        self.chauthtok = true;
+        self
+    }
+
+    /// After a successful pam_authenticate, pam_chauthtok(PAM_CHANGE_EXPIRED_AUTHTOK) on
+    /// the same handle (an expired password); its code is the outcome's `chauthtok`.
+    pub fn expired(mut self) -> Self {
+        self.expired = true;
+        self
+    }
+
+    /// As root: run PAM with this real uid (the effective uid stays root), as a setuid
+    /// `passwd` run by that user does.
+    pub fn ruid(mut self, uid: u32) -> Self {
+        self.ruid = Some(uid);
         self
     }
 
@@ -677,6 +724,8 @@ pub struct Outcome {
     pub authtok: Option<String>,
     /// pam_setcred's return code, if it was requested and authentication succeeded.
     pub setcred: Option<i32>,
+    /// pam_chauthtok(PAM_CHANGE_EXPIRED_AUTHTOK)'s code (see [`AuthOptions::expired`]).
+    pub chauthtok: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
@@ -687,6 +736,7 @@ impl Outcome {
         let mut authtok = None;
         let mut result = None;
         let mut setcred = None;
+        let mut chauthtok = None;
         for line in stdout.lines() {
             let (tag, rest) = line.split_once(' ').unwrap_or((line, ""));
             match tag {
@@ -705,6 +755,9 @@ impl Outcome {
                 "SETCRED" => {
                     setcred = Some(rest.parse::<i32>().map_err(|e| format!("SETCRED: {e}"))?);
                 }
+                "CHAUTHTOK" => {
+                    chauthtok = Some(rest.parse::<i32>().map_err(|e| format!("CHAUTHTOK: {e}"))?);
+                }
                 // A PAM module must never write to the application's stdout
                 // (for sshd it may be the network), so this fails loudly.
                 _ => {
@@ -721,6 +774,7 @@ impl Outcome {
             messages,
             authtok,
             setcred,
+            chauthtok,
             stdout: stdout.to_string(),
             stderr,
         })

@@ -361,6 +361,30 @@ p_protect() {
     sudo_ok "$P_OTHER" "${PASSWORD[$P_OTHER]}" "$(totp_at "$P_OTHER" "$NOW")" yes
 }
 
+# HOTP with protected storage: the helper makes TOTP secrets only, so a user is sent to root
+# for `enroll --hotp` and `resync`; root provisions the token from its seed, and then sudo
+# (the module reading root's storage) and status through the helper work for it.
+p_hotp() {
+    local out rc=0 seed
+    out=$(as_user "$P_USER" "$P_CLI" enroll --hotp </dev/null 2>&1) || rc=$?
+    echo "$out"
+    assert_eq 1 "$rc" "enroll --hotp through the helper"
+    [[ $out == *"HOTP tokens are enrolled and resynchronised by an administrator"* ]] ||
+        fail "enroll --hotp through the helper does not send the user to root"
+    seed=$(head -c 20 /dev/urandom | base32 -w0 | tr -d '=')
+    printf '%s' "$seed" | "$PAM_TOTP_CLI" --user "$P_USER" enroll --hotp --counter 7 --secret - \
+        --no-confirm --json >/dev/null || fail "root could not provision the HOTP token"
+    out=$(as_user "$P_USER" "$P_CLI" status) || fail "status failed: $out"
+    echo "$out"
+    [[ $out == *"HOTP (counter-based)"*"counter 7"* ]] || fail "status does not show the HOTP counter"
+    sudo_ok "$P_USER" "${PASSWORD[$P_USER]}" "$(oathtool --hotp -b -c 8 "$seed")" yes
+    sudo_refused "$P_USER" "${PASSWORD[$P_USER]}" "$(oathtool --hotp -b -c 8 "$seed")" yes
+    rc=0
+    out=$(printf '1\n2\n' | as_user "$P_USER" "$P_CLI" resync 2>&1) || rc=$?
+    assert_eq 1 "$rc" "resync through the helper"
+    [[ $out == *"by an administrator"* ]] || fail "resync through the helper does not send the user to root: $out"
+}
+
 P_SKIP=""
 p_setup
 if [[ -n $P_SKIP ]]; then
@@ -381,4 +405,5 @@ else
     check "protected: nothing of the secret in ps, /proc, logs or user-readable files" p_no_secret_visible
     check "protected: disable with a recovery code works" p_disable
     check "protected: protect moves a home enrollment and the same app code still works" p_protect
+    check "protected: HOTP: root provisions the token, sudo and status work, enroll --hotp and resync are root's" p_hotp
 fi

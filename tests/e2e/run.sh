@@ -36,7 +36,8 @@ U_CAROL=pte2e_carol # ssh, password + recovery code (single use)
 U_DAVE=pte2e_dave   # sudo -S, password + code
 U_PROT=pte2e_prot   # protected storage (protected.sh): self-service through the setuid helper
 U_OTHER=pte2e_other # protected storage: a home enrollment moved by `protect`
-ALL_USERS=("$U_ALICE" "$U_BOB" "$U_CAROL" "$U_DAVE" "$U_PROT" "$U_OTHER")
+U_ERIN=pte2e_erin   # the real passwd: a code before the password changes (pam_sm_chauthtok)
+ALL_USERS=("$U_ALICE" "$U_BOB" "$U_CAROL" "$U_DAVE" "$U_PROT" "$U_OTHER" "$U_ERIN")
 
 SVC_SSH_PW=pamtotp-e2e-sshd      # PAM service of the password(+code) sshd
 SVC_SSH_KEY=pamtotp-e2e-sshd-key # PAM service of the key+code sshd
@@ -298,7 +299,7 @@ E2E_ERR_LINE=""
 # ------------------------------------------------------------------------------------------------
 missing=()
 for c in useradd userdel groupdel chpasswd ssh ssh-keygen sudo visudo oathtool jq setpriv setsid \
-    timeout ss flock pgrep xxd base32 od install; do
+    timeout ss flock pgrep xxd base32 od install passwd unshare mount perl; do
     command -v "$c" >/dev/null 2>&1 || missing+=("$c")
 done
 [[ -x $SSHD_BIN ]] || missing+=("$SSHD_BIN")
@@ -853,7 +854,121 @@ check "sudo: right password + right code (both on stdin) -> runs id as root" \
 check "sudo: same code again in the same 30 s step (replay) -> refused" \
     sudo_refused "$U_DAVE" "$PW_D" "$C" yes "$STEP"
 
+# Erin: the real passwd (setuid root, run as Erin), whose PAM service "passwd" is our stack
+# only inside a private mount namespace (a bind mount over /etc/pam.d/passwd that vanishes
+# with the process): the system's file is never edited. stdin carries the code, the current
+# password and the new one twice, one line per prompt.
+passwd_stack() {
+    cat <<EOF
+# passwd for tests/e2e/run.sh (a code before the password change); bind-mounted, never installed
+auth     required   pam_deny.so
+account  required   pam_permit.so
+session  required   pam_permit.so
+password requisite  $PAM_TOTP_MODULE
+password [success=1 default=ignore] pam_unix.so obscure yescrypt
+password requisite  pam_deny.so
+password required   pam_permit.so
+EOF
+}
+shadow_hash() { getent shadow "$1" | cut -d: -f2; }
+passwd_try() { # USER CODE CURRENT NEW TAG -> passwd's exit status
+    local user=$1 base=$WORK/passwd-$5 rc=0
+    passwd_stack >"$WORK/pam.passwd"
+    # shellcheck disable=SC2016 # $0 and $1 are the inner shell's
+    (
+        cd /
+        printf '%s\n%s\n%s\n%s\n' "$2" "$3" "$4" "$4" |
+            timeout 60 setsid -w unshare -m sh -c \
+                'mount --bind "$0" /etc/pam.d/passwd && exec setpriv --reuid="$1" --regid="$1" --init-groups env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C passwd' \
+                "$WORK/pam.passwd" "$user"
+    ) >"$base.out" 2>"$base.err" || rc=$?
+    echo "passwd as $user -> exit $rc"
+    echo "--- stdout:"
+    cat "$base.out"
+    echo "--- stderr (prompts included):"
+    cat "$base.err"
+    return "$rc"
+}
+passwd_refused() { # USER CODE CURRENT NEW
+    local before rc=0 tag=refused-$RANDOM
+    before=$(shadow_hash "$1")
+    passwd_try "$1" "$2" "$3" "$4" "$tag" || rc=$?
+    [[ $rc -ne 0 ]] || fail "passwd succeeded"
+    [[ $rc -ne 124 ]] || fail "passwd timed out (waiting for input?)"
+    assert_eq "$before" "$(shadow_hash "$1")" "the shadow hash (must be unchanged)"
+    # Refused by the code, before pam_unix asked for anything.
+    cat "$WORK/passwd-$tag.out" "$WORK/passwd-$tag.err" >"$WORK/passwd-$tag.all"
+    assert_file_contains "$WORK/passwd-$tag.all" "$CODE_PROMPT" "passwd output (the code prompt)"
+    assert_file_lacks "$WORK/passwd-$tag.all" "password:" "passwd output (no password prompt)"
+}
+passwd_changed() { # USER CODE CURRENT NEW
+    local before after rc=0 tag=ok-$RANDOM
+    before=$(shadow_hash "$1")
+    passwd_try "$1" "$2" "$3" "$4" "$tag" || rc=$?
+    assert_eq 0 "$rc" "passwd exit status"
+    cat "$WORK/passwd-$tag.out" "$WORK/passwd-$tag.err" >"$WORK/passwd-$tag.all"
+    assert_file_contains "$WORK/passwd-$tag.all" "$CODE_PROMPT" "passwd output (the code prompt)"
+    after=$(shadow_hash "$1")
+    [[ $after != "$before" ]] || fail "the shadow hash did not change"
+    # The new password is the one stored: libc's crypt of it with the stored salt.
+    assert_eq "$after" "$(perl -e 'print crypt($ARGV[0], $ARGV[1])' "$4" "$after")" \
+        "crypt(new password, stored hash)"
+}
 if [[ $PLUMBING == 0 ]]; then
+    PW_E=${PASSWORD[$U_ERIN]}
+    PW_E_NEW=$(random_password)
+    fresh_step 10
+    W=$(wrong_code_at "$U_ERIN" "$NOW") || W=""
+    check "passwd: wrong code -> refused before pam_unix, password unchanged" \
+        passwd_refused "$U_ERIN" "$W" "$PW_E" "$PW_E_NEW"
+    fresh_step 20
+    C=$(totp_at "$U_ERIN" "$NOW") || C=""
+    check "passwd: right code + current password -> the new password is stored" \
+        passwd_changed "$U_ERIN" "$C" "$PW_E" "$PW_E_NEW"
+    check "passwd: the same code again (replay) -> refused, password unchanged" \
+        passwd_refused "$U_ERIN" "$C" "$PW_E_NEW" "$(random_password)"
+    PASSWORD[$U_ERIN]=$PW_E_NEW
+else
+    for n in "passwd: wrong code -> refused before pam_unix, password unchanged" \
+        "passwd: right code + current password -> the new password is stored" \
+        "passwd: the same code again (replay) -> refused, password unchanged"; do
+        skip "$n" "the plumbing stand-in has no password-change hook"
+    done
+fi
+
+if [[ $PLUMBING == 0 ]]; then
+    echo "## 4b. HOTP tokens (RFC 4226), provisioned by root from a seed on stdin"
+    # user counter: re-enrolled as an HOTP token with a new seed, checked with status --json.
+    hotp_enroll() {
+        local seed json
+        seed=$(head -c 20 /dev/urandom | base32 -w0 | tr -d '=')
+        printf '%s\n' "$seed" >"$WORK/enroll/$1.hotp"
+        json=$(printf '%s' "$seed" | "$PAM_TOTP_CLI" --user "$1" enroll --hotp --counter "$2" \
+            --secret - --no-confirm --json) || fail "enroll --hotp exited non-zero"
+        jq -e --arg c "$2" '.otpauth_uri | startswith("otpauth://hotp/") and endswith("&counter=" + $c)' \
+            <<<"$json" >/dev/null || fail ".otpauth_uri is not an otpauth://hotp/ URI with the counter"
+        "$PAM_TOTP_CLI" --user "$1" status --json |
+            jq -e --argjson c "$2" '.kind == "hotp" and .hotp_counter == $c' >/dev/null ||
+            fail "status --json does not show the HOTP counter"
+    }
+    hotp_at() { oathtool --hotp -b -c "$2" "$(cat "$WORK/enroll/$1.hotp")"; } # user counter
+    check "pam-totp --user $U_ALICE enroll --hotp --counter 3 --secret - -> an HOTP enrollment" \
+        hotp_enroll "$U_ALICE" 3
+    H=$(hotp_at "$U_ALICE" 5 2>/dev/null) || H=""
+    check "ssh HOTP: password + the token's code two presses ahead -> in" \
+        ssh_in pw "$U_ALICE" "$PW_A" "$H" yes yes
+    check "ssh HOTP: the same code again (replay) -> refused" ssh_refused pw "$U_ALICE" "$PW_A" "$H" yes yes
+    H=$(hotp_at "$U_ALICE" 4 2>/dev/null) || H=""
+    check "ssh HOTP: a code behind the counter -> refused" ssh_refused pw "$U_ALICE" "$PW_A" "$H" yes yes
+    H=$(hotp_at "$U_ALICE" 17 2>/dev/null) || H=""
+    check "ssh HOTP: a code beyond hotp_window (10) -> refused" ssh_refused pw "$U_ALICE" "$PW_A" "$H" yes yes
+    H=$(hotp_at "$U_ALICE" 6 2>/dev/null) || H=""
+    check "ssh HOTP: the next code -> in" ssh_in pw "$U_ALICE" "$PW_A" "$H" yes yes
+    check "pam-totp --user $U_DAVE enroll --hotp -> an HOTP enrollment" hotp_enroll "$U_DAVE" 0
+    H=$(hotp_at "$U_DAVE" 0 2>/dev/null) || H=""
+    check "sudo HOTP: password + the token's code -> runs id as root" sudo_ok "$U_DAVE" "$PW_D" "$H" yes
+    check "sudo HOTP: the same code again (replay) -> refused" sudo_refused "$U_DAVE" "$PW_D" "$H" yes
+
     # shellcheck source=protected.sh
     . "$E2E_DIR/protected.sh"
 fi

@@ -1,7 +1,7 @@
 //! `pam-totp recovery-codes`, `disable` and `verify`.
 
 use super::{Done, ask_code, damaged_kept, for_whom, note, out, show_codes};
-use crate::cli::messages::reason_words;
+use crate::cli::messages::{self, reason_words};
 use crate::cli::prompt::{self, Input};
 use crate::cli::{CliError, Context, now, store};
 use pam_totp::admin::{self, CodesFile, Delivery, Failure, NewCodes};
@@ -151,7 +151,7 @@ pub fn verify(context: &Context, json: bool) -> Done {
             "offset_seconds": checked.offset_steps.map(|steps| steps * checked.period as i64),
         });
         out(&format!("{object}\n"))?;
-        return Ok("verified a code (accepted, not used up)".into());
+        return Ok(verified_log(checked.verdict).into());
     }
     let mut text = String::new();
     match checked.verdict {
@@ -171,6 +171,7 @@ pub fn verify(context: &Context, json: bool) -> Done {
                 ),
             };
         }
+        Verdict::Hotp { counter } => text.push_str(&messages::hotp_verified(counter)),
         Verdict::Recovery { .. } => {
             text.push_str(
                 "Accepted: this is an unused recovery code, and a login would take it now. It was not used up.\n",
@@ -193,13 +194,22 @@ pub fn verify(context: &Context, json: bool) -> Done {
         }
     }
     out(&text)?;
-    Ok("verified a code (accepted, not used up)".into())
+    Ok(verified_log(checked.verdict).into())
+}
+
+/// The log line of an accepted `verify`: an HOTP code is used up, any other is not.
+fn verified_log(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Hotp { .. } => messages::HOTP_VERIFIED_LOG,
+        _ => "verified a code (accepted, not used up)",
+    }
 }
 
 /// The method of an accepted code, as `status --json` names it; `None` if refused.
 fn accepted_method(verdict: Verdict) -> Option<&'static str> {
     match verdict {
         Verdict::Totp { .. } => Some(Method::Totp.as_str()),
+        Verdict::Hotp { .. } => Some(Method::Hotp.as_str()),
         Verdict::Recovery { .. } => Some(Method::Recovery.as_str()),
         Verdict::Wrong { .. } | Verdict::Throttled { .. } => None,
     }

@@ -6,7 +6,6 @@ use crate::cli::messages::{self, PAM_LINE};
 use crate::cli::prompt::{self, Input};
 use crate::cli::{CliError, Context, now, qr, store};
 use pam_totp::admin::{self, CodesFile, Delivery, Enrollment, NewCodes};
-use pam_totp::otp::HashAlgorithm;
 use pam_totp::secret::SecretString;
 use std::fmt::Write as _;
 use zeroize::Zeroizing;
@@ -34,6 +33,9 @@ pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
         args.digits,
         args.period,
     )?;
+    if args.hotp {
+        enrollment = enrollment.into_hotp(args.counter.unwrap_or(0));
+    }
     let codes_file = args.codes_file.as_deref().map(CodesFile::new).transpose()?;
     let store = store(context)?;
     // Root may replace a damaged state file: kept aside (a second link) just before the
@@ -108,30 +110,16 @@ pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
         text,
         "Apps accept the key in upper or lower case, and the spaces are optional."
     );
-    let _ = writeln!(
-        text,
-        "Type: time-based (TOTP); account: {label}; issuer: {issuer};\n{}, {} digits, a new code every {} seconds.",
-        enrollment.algorithm().as_str(),
-        enrollment.digits(),
-        enrollment.period()
-    );
-    if enrollment.algorithm() != HashAlgorithm::SHA1
-        || enrollment.digits() != 6
-        || enrollment.period() != 30
-    {
-        text.push_str(
-            "Note: some apps (Google Authenticator among them) ignore settings other than SHA1, 6 digits, 30 seconds; check that the app's codes are accepted.\n",
-        );
+    text.push_str(&messages::enroll_type(&enrollment, &label, &issuer));
+    if let Some(note) = messages::unusual_settings(&enrollment) {
+        text.push_str(note);
     }
     let _ = writeln!(text, "otpauth URI: {}\n", uri.as_str());
     out(&text)?;
     drop(text);
 
     if !args.no_confirm {
-        let question = format!(
-            "Code shown by the app for {label} ({} digits): ",
-            enrollment.digits()
-        );
+        let question = messages::confirm_question(&enrollment, &label);
         let mut tries = 0;
         loop {
             tries += 1;
@@ -145,13 +133,13 @@ pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
                 break;
             }
             if tries == TRIES {
-                return Err(CliError::Refused(format!(
-                    "no code matched in {TRIES} tries; nothing was saved. Check that the phone's clock is right and that the app shows an entry for {label}, then run `pam-totp enroll` again"
+                return Err(CliError::Refused(messages::confirm_failed(
+                    &enrollment,
+                    &label,
+                    TRIES,
                 )));
             }
-            note(
-                "That code does not match. Check that the app shows the entry just added, and type the code it shows now.\n",
-            )?;
+            note(messages::confirm_retry(&enrollment))?;
         }
         note("The code matches.\n")?;
     }

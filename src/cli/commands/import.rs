@@ -2,7 +2,7 @@
 
 use super::{Done, ask_code, note, out};
 use crate::cli::args::ImportArgs;
-use crate::cli::messages::Says;
+use crate::cli::messages::{self, Says};
 use crate::cli::{CliError, Context, now};
 use pam_totp::admin::{self, Actor, Failure, GaImport, ImportProblem, Imported};
 use pam_totp::clock;
@@ -24,6 +24,9 @@ struct ImportJson<'a> {
     digits: Option<u8>,
     period: Option<u64>,
     recovery_codes: Option<usize>,
+    /// "totp" or "hotp" when imported.
+    kind: Option<&'static str>,
+    hotp_counter: Option<u64>,
     not_carried: Vec<&'a str>,
     replaced: bool,
     removed: bool,
@@ -41,8 +44,14 @@ impl<'a> ImportJson<'a> {
                 state_file: Some(done.state_file.display().to_string()),
                 algorithm: Some("SHA1"),
                 digits: Some(6),
-                period: Some(done.period),
+                period: done.hotp_counter.is_none().then_some(done.period),
                 recovery_codes: Some(done.recovery_codes),
+                kind: Some(if done.hotp_counter.is_some() {
+                    "hotp"
+                } else {
+                    "totp"
+                }),
+                hotp_counter: done.hotp_counter,
                 not_carried: done.not_carried.iter().map(String::as_str).collect(),
                 replaced: done.replaced,
                 removed: done.removed,
@@ -57,6 +66,8 @@ impl<'a> ImportJson<'a> {
                 digits: None,
                 period: None,
                 recovery_codes: None,
+                kind: None,
+                hotp_counter: None,
                 not_carried: vec![],
                 replaced: false,
                 removed: false,
@@ -128,9 +139,16 @@ fn logged(done: &Imported) -> String {
 
 fn described(done: &Imported) -> String {
     let mut text = String::new();
+    let same = match done.hotp_counter {
+        None => format!(
+            "Same secret, SHA1, 6 digits, a new code every {} seconds: the authenticator app keeps working.",
+            done.period
+        ),
+        Some(counter) => messages::imported_hotp(counter),
+    };
     let _ = writeln!(
         text,
-        "Imported {} for {} into {}{}.\nSame secret, SHA1, 6 digits, a new code every {} seconds: the authenticator app keeps working.",
+        "Imported {} for {} into {}{}.\n{same}",
         done.source.display(),
         done.user,
         done.state_file.display(),
@@ -139,7 +157,6 @@ fn described(done: &Imported) -> String {
         } else {
             ""
         },
-        done.period
     );
     let _ = writeln!(
         text,

@@ -6,12 +6,14 @@ mod enroll;
 mod import;
 pub mod protected;
 mod report;
+mod resync;
 mod status;
 
 pub use changes::{disable, recovery_codes, unlock, verify};
 pub use enroll::enroll;
 pub use import::import;
 pub use report::report;
+pub use resync::resync;
 pub use status::status;
 
 use super::messages::Says;

@@ -29,6 +29,7 @@ fn failure(error: ChangeError, context: &Context, store: &dyn Store) -> Failure 
         },
         ChangeError::Refused(Refusal::Proof(verdict)) => Failure::Refused(verdict),
         ChangeError::Refused(Refusal::TotpRequired) => Failure::TotpRequired,
+        ChangeError::Refused(Refusal::NotHotp) => Failure::NotHotp,
         ChangeError::Refused(Refusal::Aborted) => Failure::Library(pam_totp::Error::Internal(
             "a change stopped before its commit".into(),
         )),
@@ -59,6 +60,11 @@ fn codes_text(text: &mut String, codes: &[SecretString], user: &str) {
 
 pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
     let actor = &context.actor;
+    // The helper makes TOTP secrets only; a token's seed comes from its vendor, and root
+    // provisions it (`--user NAME enroll --hotp --secret -`).
+    if args.hotp {
+        return Err(Failure::HotpNeedsRoot.into());
+    }
     if args.secret.is_some() || args.secret_file.is_some() {
         return Err(root_only("--secret"));
     }

@@ -1,7 +1,7 @@
 //! `pam-totp status`.
 
 use super::{Done, for_whom, out};
-use crate::cli::{CliError, Context, now, store};
+use crate::cli::{CliError, Context, messages, now, store};
 use pam_totp::admin::{self, Status};
 use pam_totp::state::Method;
 use serde::Serialize;
@@ -19,12 +19,15 @@ struct StatusJson<'a> {
     recovery_codes_left: Option<usize>,
     last_success: Option<LastSuccessJson>,
     throttle: Option<ThrottleJson>,
+    /// "totp" or "hotp"; added after the fields scripts already read.
+    kind: Option<&'a str>,
+    hotp_counter: Option<u64>,
 }
 
 #[derive(Serialize)]
 struct LastSuccessJson {
     time: u64,
-    /// "totp" or "recovery"
+    /// "totp", "hotp" or "recovery"
     method: &'static str,
 }
 
@@ -56,6 +59,8 @@ impl<'a> From<&'a Status> for StatusJson<'a> {
                 seconds_left: throttle.seconds_left,
                 max_failures: throttle.max_failures,
             }),
+            kind: status.kind,
+            hotp_counter: status.hotp_counter,
         }
     }
 }
@@ -84,13 +89,28 @@ fn describe_status(status: &Status, context: &Context) -> String {
     }
     let mut text = format!("{} is enrolled.\n", status.user);
     let _ = writeln!(text, "  state file      {}", status.state_file);
-    let _ = writeln!(
-        text,
-        "  codes           {}, {} digits, a new one every {} seconds",
-        status.algorithm.unwrap_or_default(),
-        status.digits.unwrap_or_default(),
-        status.period.unwrap_or_default()
-    );
+    match status.hotp_counter {
+        Some(counter) => {
+            let _ = writeln!(
+                text,
+                "{}",
+                messages::hotp_status_codes(
+                    status.algorithm.unwrap_or_default(),
+                    status.digits.unwrap_or_default(),
+                    counter
+                )
+            );
+        }
+        None => {
+            let _ = writeln!(
+                text,
+                "  codes           {}, {} digits, a new one every {} seconds",
+                status.algorithm.unwrap_or_default(),
+                status.digits.unwrap_or_default(),
+                status.period.unwrap_or_default()
+            );
+        }
+    }
     let left = status.recovery_codes_left.unwrap_or_default();
     let _ = writeln!(
         text,
@@ -108,6 +128,7 @@ fn describe_status(status: &Status, context: &Context) -> String {
             match success.method {
                 Method::Totp => "a code from the app",
                 Method::Recovery => "a recovery code",
+                Method::Hotp => "a code from the token",
             }
         ),
         None => "never".into(),

@@ -72,7 +72,16 @@ impl Locked for FsLocked<'_> {
             // block were damaged later (the reader would take the older one), and unlike a
             // TOTP step no rule can tell which code that was: a new burn goes into both
             // blocks, one write + fdatasync each (rare, and argon2 costs far more).
-            let burns = counters.burned().len() > v2.current.record.counters.burned().len();
+            let old = &v2.current.record.counters;
+            let burns = counters.burned().len() > old.burned().len();
+            // The same for an HOTP counter moved by more than one (a token that was ahead,
+            // a resync): a lost single write then moved it by one at most, which is what
+            // a fallback covers (`policy::cover_lost_write`).
+            let jumps = counters
+                .hotp_counter
+                .zip(old.hotp_counter)
+                .is_some_and(|(new, old)| new > old.saturating_add(1));
+            let burns = burns || jumps;
             v2.current = counters_file::update(&v2.counters, &v2.current, counters)
                 .map_err(|e| e.into_error(&path))?;
             // The block just written was the damaged one, if any: both are valid again.

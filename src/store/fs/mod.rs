@@ -275,6 +275,19 @@ impl FsStore {
         } = self
             .load_counters(&counters, &enrollment.id)
             .map_err(|e| e.into_error(&counters_path))?;
+        // An HOTP enrollment without its counter has no replay guard; a TOTP one with a
+        // counter is not what this build writes. Either is refused, never guessed at.
+        let has_counter = current.record.counters.hotp_counter.is_some();
+        if has_counter != (enrollment.kind == crate::otp::Kind::Hotp) {
+            return Err(Error::corrupt(
+                &counters_path,
+                format!(
+                    "the counters do not match the enrollment ({} {} an HOTP counter)",
+                    enrollment.kind.as_str(),
+                    if has_counter { "with" } else { "without" }
+                ),
+            ));
+        }
         Ok(Some(OnDisk::V2(V2 {
             enrollment,
             counters,

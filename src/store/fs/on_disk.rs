@@ -2,6 +2,7 @@
 //! from parsing and validating again.
 
 use super::*;
+use crate::otp::Kind;
 
 /// A state file's contents, parsed: a whole v1 state, or a v2 enrollment.
 #[derive(Clone)]
@@ -44,6 +45,10 @@ impl V2 {
                 .filter(|code| !counters.burned().iter().any(|b| b.as_str() == code.id))
                 .cloned()
                 .collect(),
+            kind: self.enrollment.kind,
+            // Present exactly for an HOTP enrollment (`FsStore::read_in` checks).
+            hotp_counter: counters.hotp_counter.unwrap_or(0),
+            remembered_hosts: counters.hosts().to_vec(),
         }
     }
 
@@ -56,6 +61,7 @@ impl V2 {
             || state.algorithm != e.algorithm
             || state.digits != e.digits
             || state.period != e.period
+            || state.kind != e.kind
             || !state
                 .recovery_codes
                 .iter()
@@ -67,6 +73,8 @@ impl V2 {
         counters.last_step = state.last_step;
         counters.throttle = state.throttle.clone();
         counters.last_success = state.last_success;
+        counters.hotp_counter = (state.kind == Kind::Hotp).then_some(state.hotp_counter);
+        counters.replace_hosts(&state.remembered_hosts);
         for code in &e.recovery_codes {
             if state.recovery_codes.contains(code) {
                 continue;

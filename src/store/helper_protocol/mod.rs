@@ -25,7 +25,7 @@ pub use request::Request;
 use request::algorithm;
 pub use response::{Refused, Response};
 
-use crate::otp::{HashAlgorithm, OtpParams};
+use crate::otp::{HashAlgorithm, Kind, OtpParams};
 use crate::policy::{Verdict, WrongReason};
 use crate::recovery::MAX_RECOVERY_CODES;
 use crate::secret::SecretString;
@@ -290,7 +290,28 @@ mod tests {
                     failures: 2,
                     locked_until: 99,
                 },
+                kind: Kind::Totp,
+                hotp_counter: None,
             })),
+            Response::Status(Some(Enrolled {
+                params: OtpParams {
+                    algorithm: HashAlgorithm::SHA1,
+                    digits: 6,
+                    period: 30,
+                },
+                recovery_codes_left: 0,
+                last_success: Some(LastSuccess {
+                    time: 18,
+                    method: Method::Hotp,
+                }),
+                throttle: Throttle::default(),
+                kind: Kind::Hotp,
+                hotp_counter: Some(41),
+            })),
+            Response::Verdict {
+                verdict: Verdict::Hotp { counter: 41 },
+                period: 30,
+            },
             Response::Prepared(Prepared::Throttled { seconds: 30 }),
             Response::Prepared(Prepared::Ready { digits: 6 }),
             Response::Verdict {

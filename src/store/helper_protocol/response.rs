@@ -47,6 +47,7 @@ pub enum Response {
 pub(super) fn verdict_fields(line: Line, verdict: Verdict) -> Line {
     match verdict {
         Verdict::Totp { step } => line.with("verdict", "totp").with("step", step),
+        Verdict::Hotp { counter } => line.with("verdict", "hotp").with("counter", counter),
         Verdict::Recovery { remaining } => line
             .with("verdict", "recovery")
             .with("remaining", remaining),
@@ -64,6 +65,9 @@ pub(super) fn parse_verdict(line: &Line) -> Result<Verdict, BadLine> {
     Ok(match line.get("verdict")? {
         "totp" => Verdict::Totp {
             step: line.number("step")?,
+        },
+        "hotp" => Verdict::Hotp {
+            counter: line.number("counter")?,
         },
         "recovery" => Verdict::Recovery {
             remaining: line.number("remaining")?,
@@ -117,6 +121,9 @@ impl Response {
                     line = line
                         .with("last_time", last.time)
                         .with("last_method", last.method.as_str());
+                }
+                if let Some(counter) = e.hotp_counter {
+                    line = line.with("hotp_counter", counter);
                 }
                 line
             }
@@ -188,9 +195,15 @@ impl Response {
                             method: match line.get("last_method")? {
                                 "totp" => Method::Totp,
                                 "recovery" => Method::Recovery,
+                                "hotp" => Method::Hotp,
                                 _ => return Err(BadLine("unknown method")),
                             },
                         }),
+                        Err(_) => None,
+                    };
+                    // Only an HOTP enrollment has a counter.
+                    let hotp_counter = match line.get("hotp_counter") {
+                        Ok(_) => Some(line.number("hotp_counter")?),
                         Err(_) => None,
                     };
                     Response::Status(Some(Enrolled {
@@ -205,6 +218,12 @@ impl Response {
                             failures: line.number("failures")?,
                             locked_until: line.number("locked_until")?,
                         },
+                        kind: if hotp_counter.is_some() {
+                            Kind::Hotp
+                        } else {
+                            Kind::Totp
+                        },
+                        hotp_counter,
                     }))
                 }
                 _ => return Err(BadLine("bad enrolled")),

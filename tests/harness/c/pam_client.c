@@ -1,7 +1,15 @@
 /*
  * pam_client: a minimal PAM application for the integration tests.
  *
- * Usage: pam_client [--setcred] [--authtok VALUE] SERVICE USER [ANSWER...]
+ * Usage: pam_client [--setcred] [--authtok VALUE] [--rhost VALUE] [--chauthtok]
+ *                   SERVICE USER [ANSWER...]
+ *
+ * --rhost sets PAM_RHOST before authenticating (as sshd does); --chauthtok calls
+ * pam_chauthtok instead of pam_authenticate (as passwd does), its code in RESULT;
+ * --ruid UID (as root) makes UID the real user id, the effective one staying root (as in
+ * setuid passwd run by that user); --expired calls, after a successful
+ * pam_authenticate, pam_chauthtok(PAM_CHANGE_EXPIRED_AUTHTOK) on the same handle (as
+ * sshd and login do for an expired password), its code in "CHAUTHTOK <code>".
  *
  * Drives the real libpam (normally under LD_PRELOAD=libpam_wrapper.so) through
  * pam_start -> pam_authenticate -> [pam_setcred] -> pam_end and prints a
@@ -40,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <security/pam_appl.h>
 
@@ -190,7 +199,8 @@ static int conv(int num_msg, const struct pam_message **msg,
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: pam_client [--setcred] [--authtok VALUE] SERVICE USER [ANSWER...]\n");
+		"usage: pam_client [--setcred] [--authtok VALUE] [--rhost VALUE] "
+		"[--chauthtok] SERVICE USER [ANSWER...]\n");
 }
 
 int main(int argc, char **argv)
@@ -201,6 +211,11 @@ int main(int argc, char **argv)
 	const char *service;
 	const char *user;
 	const char *authtok = NULL;
+	const char *rhost = NULL;
+	int chauthtok = 0;
+	int expired = 0;
+	int expired_rc = 0;
+	long ruid = -1;
 	const void *item = NULL;
 	int setcred = 0;
 	int i = 1;
@@ -217,6 +232,22 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			authtok = argv[++i];
+		} else if (strcmp(argv[i], "--rhost") == 0) {
+			if (i + 1 >= argc) {
+				usage();
+				return 2;
+			}
+			rhost = argv[++i];
+		} else if (strcmp(argv[i], "--chauthtok") == 0) {
+			chauthtok = 1;
+		} else if (strcmp(argv[i], "--expired") == 0) {
+			expired = 1;
+		} else if (strcmp(argv[i], "--ruid") == 0) {
+			if (i + 1 >= argc) {
+				usage();
+				return 2;
+			}
+			ruid = strtol(argv[++i], NULL, 10);
 		} else if (strcmp(argv[i], "--") == 0) {
 			i++;
 			break;
@@ -258,9 +289,25 @@ int main(int argc, char **argv)
 		(void)pam_set_item(pamh, PAM_AUTHTOK, authtok);
 	}
 
+	if (rhost != NULL) {
+		rc = pam_set_item(pamh, PAM_RHOST, rhost);
+		if (rc != PAM_SUCCESS) {
+			fprintf(stderr, "pam_client: pam_set_item(PAM_RHOST): %d\n", rc);
+			return 4;
+		}
+	}
+
+	if (ruid >= 0 && setresuid((uid_t)ruid, (uid_t)-1, (uid_t)-1) != 0) {
+		fprintf(stderr, "pam_client: setresuid: %s\n", strerror(errno));
+		return 4;
+	}
+
 	harness_ready();
 
-	auth_rc = pam_authenticate(pamh, 0);
+	auth_rc = chauthtok ? pam_chauthtok(pamh, 0) : pam_authenticate(pamh, 0);
+	if (expired && !chauthtok && auth_rc == PAM_SUCCESS) {
+		expired_rc = pam_chauthtok(pamh, PAM_CHANGE_EXPIRED_AUTHTOK);
+	}
 
 	if (setcred && auth_rc == PAM_SUCCESS) {
 		cred_rc = pam_setcred(pamh, PAM_ESTABLISH_CRED);
@@ -280,6 +327,10 @@ int main(int argc, char **argv)
 
 		snprintf(tag, sizeof(tag), "RESULT %d", auth_rc);
 		print_escaped(tag, pam_strerror(pamh, auth_rc));
+	}
+	if (expired && !chauthtok && auth_rc == PAM_SUCCESS) {
+		printf("CHAUTHTOK %d\n", expired_rc);
+		fflush(stdout);
 	}
 	/* Only when it ran: a failed login is never given credentials. */
 	if (setcred && auth_rc == PAM_SUCCESS) {

@@ -1,0 +1,169 @@
+//! Remembered hosts (`grace_period`): the remote hosts (PAM_RHOST) a user recently logged in
+//! from with a right code, so that a login from the same host within the grace period is
+//! not asked for one. Pure: the list, its bound, and the keyed tag that names a host.
+//!
+//! A host is stored as an HMAC-SHA-256 of its PAM_RHOST keyed with the enrollment's secret
+//! (and a label for this use), never as the name or a plain hash: the IPv4 address space
+//! is small enough to hash in full in seconds, so a plain SHA-256 would tell anyone who can
+//! read the counters file where the user logs in from. With the key, the tag says nothing
+//! without the secret, and a new secret makes every old tag meaningless.
+
+use crate::error::{Error, Result};
+use crate::secret::SecretString;
+
+/// At most this many hosts per user: the most recent ones (the counters record has room
+/// for exactly this many).
+pub const MAX_HOSTS: usize = 16;
+/// A PAM_RHOST longer than this is never remembered (a DNS name is at most 253 bytes; an
+/// IPv6 address with a zone fits easily).
+pub const MAX_RHOST_LEN: usize = 255;
+
+/// A host that passed recently: the tag of its PAM_RHOST ([`RemoteHost::tag`]) and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RememberedHost {
+    pub rhost_tag: [u8; 32],
+    pub time: u64,
+}
+
+/// A login's PAM_RHOST, when there is one worth remembering: not empty, not over
+/// [`MAX_RHOST_LEN`]. Compared byte for byte (no case folding or DNS lookups: the module
+/// trusts no more about the name than the service that set it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteHost(String);
+
+impl RemoteHost {
+    /// `None` for an empty or over-long PAM_RHOST: such a login is never remembered and
+    /// never let through unasked.
+    pub fn new(rhost: &str) -> Option<RemoteHost> {
+        (!rhost.is_empty() && rhost.len() <= MAX_RHOST_LEN).then(|| RemoteHost(rhost.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The tag this host is stored under for the enrollment whose secret is `secret`.
+    pub fn tag(&self, secret: &SecretString) -> Result<[u8; 32]> {
+        use hmac::{Hmac, KeyInit, Mac};
+        let key = crate::otp::decode_secret(secret)
+            .ok_or_else(|| Error::Internal("the TOTP secret is not base32".into()))?;
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes())
+            .map_err(|e| Error::Internal(format!("hmac: {e}")))?;
+        // The label keeps this use of the key apart from every other (TOTP codes, the ids
+        // of imported scratch codes).
+        mac.update(b"pam-totp remembered host\0");
+        mac.update(self.0.as_bytes());
+        Ok(mac.finalize().into_bytes().into())
+    }
+}
+
+/// Adds or refreshes `host` in `hosts`, keeping at most [`MAX_HOSTS`] with no tag twice;
+/// when full, the host seen longest ago is dropped (forgetting a host only costs that host
+/// a code prompt).
+pub fn remember(hosts: &mut Vec<RememberedHost>, host: RememberedHost) {
+    hosts.retain(|h| h.rhost_tag != host.rhost_tag);
+    while hosts.len() >= MAX_HOSTS {
+        let Some(oldest) = (0..hosts.len()).min_by_key(|&i| hosts[i].time) else {
+            break;
+        };
+        hosts.remove(oldest);
+    }
+    hosts.push(host);
+}
+
+/// How many seconds ago `tag` passed with a code, if that was within `grace` seconds of
+/// `now`. A time after `now` (the clock went back) is not within: not let through.
+pub fn passed_within(
+    hosts: &[RememberedHost],
+    tag: &[u8; 32],
+    now: u64,
+    grace: u64,
+) -> Option<u64> {
+    let host = hosts.iter().find(|h| tags_equal(&h.rhost_tag, tag))?;
+    let ago = now.checked_sub(host.time)?;
+    (grace > 0 && ago < grace).then_some(ago)
+}
+
+/// Compares two tags in constant time: how many bytes match must not show in the timing.
+fn tags_equal(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(text: &str) -> SecretString {
+        SecretString::new(text.into())
+    }
+
+    #[test]
+    fn empty_and_over_long_rhosts_are_never_remembered() {
+        assert_eq!(RemoteHost::new(""), None);
+        assert_eq!(RemoteHost::new(&"a".repeat(MAX_RHOST_LEN + 1)), None);
+        assert!(RemoteHost::new(&"a".repeat(MAX_RHOST_LEN)).is_some());
+    }
+
+    #[test]
+    fn the_tag_is_keyed_with_the_secret_and_is_not_a_plain_hash() {
+        use sha2::{Digest, Sha256};
+        let host = RemoteHost::new("192.0.2.7").unwrap();
+        let a = host
+            .tag(&secret("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"))
+            .unwrap();
+        let b = host
+            .tag(&secret("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"))
+            .unwrap();
+        assert_ne!(a, b, "another secret gives another tag");
+        let plain: [u8; 32] = Sha256::digest(b"192.0.2.7").into();
+        assert_ne!(a, plain);
+        let other = RemoteHost::new("192.0.2.8").unwrap();
+        assert_ne!(
+            a,
+            other
+                .tag(&secret("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"))
+                .unwrap()
+        );
+        assert!(host.tag(&secret("not base32!")).is_err());
+    }
+
+    #[test]
+    fn a_host_passes_only_strictly_within_the_grace_period_and_never_from_the_future() {
+        let hosts = vec![RememberedHost {
+            rhost_tag: [1; 32],
+            time: 1000,
+        }];
+        assert_eq!(passed_within(&hosts, &[1; 32], 1000, 60), Some(0));
+        assert_eq!(passed_within(&hosts, &[1; 32], 1059, 60), Some(59));
+        assert_eq!(passed_within(&hosts, &[1; 32], 1060, 60), None);
+        assert_eq!(passed_within(&hosts, &[1; 32], 999, 60), None);
+        assert_eq!(passed_within(&hosts, &[2; 32], 1000, 60), None);
+        assert_eq!(passed_within(&hosts, &[1; 32], 1000, 0), None);
+    }
+
+    #[test]
+    fn the_list_keeps_the_most_recent_hosts_once_each() {
+        let mut hosts = Vec::new();
+        for i in 0..MAX_HOSTS as u8 + 3 {
+            remember(
+                &mut hosts,
+                RememberedHost {
+                    rhost_tag: [i; 32],
+                    time: 100 + u64::from(i),
+                },
+            );
+        }
+        assert_eq!(hosts.len(), MAX_HOSTS);
+        assert!(!hosts.iter().any(|h| h.rhost_tag[0] < 3));
+        remember(
+            &mut hosts,
+            RememberedHost {
+                rhost_tag: [5; 32],
+                time: 999,
+            },
+        );
+        assert_eq!(hosts.len(), MAX_HOSTS);
+        let fives: Vec<_> = hosts.iter().filter(|h| h.rhost_tag == [5; 32]).collect();
+        assert_eq!((fives.len(), fives[0].time), (1, 999));
+    }
+}
