@@ -562,3 +562,38 @@ fn the_counters_cache_never_answers_for_another_enrollment_id() {
     let err = store.load().unwrap_err();
     assert!(matches!(err, Error::Corrupt { .. }), "{err}");
 }
+
+/// An HOTP code from a token that was ahead moves the counter by more than one: written
+/// to both blocks, so the newest one damaged later does not give that code back (a
+/// fallback alone covers a move of one).
+#[test]
+fn an_hotp_jump_survives_damage_to_the_newest_counters_record() {
+    let home = tempfile::tempdir().unwrap();
+    let store = store_at("~/.config/pam-totp/state.toml", home.path());
+    let state = state_with(0, 6).into_hotp(0);
+    store
+        .enroll(&state, &mut super::NothingBefore)
+        .map_err(|_| "enroll")
+        .unwrap();
+    let code = crate::otp::hotp_code(&state.secret, state.params(), 3).unwrap();
+    let now = 1_700_000_000;
+    let policy = Policy::from(&Options::default());
+    let check = |code: &SecretString| {
+        store
+            .check_and_record(code, now, policy, CountFailure::Yes, None)
+            .unwrap()
+            .verdict
+    };
+    assert!(check(&code).accepted());
+    let counters = home.path().join(".config/pam-totp/state.toml.counters");
+    let mut bytes = fs::read(&counters).unwrap();
+    let generation = |block: usize, bytes: &[u8]| {
+        let at = block * 4096 + 16;
+        u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap())
+    };
+    let newest = usize::from(generation(1, &bytes) > generation(0, &bytes));
+    bytes[newest * 4096 + 100] ^= 0x55;
+    fs::write(&counters, bytes).unwrap();
+    let verdict = check(&code);
+    assert!(!verdict.accepted(), "the code came back: {verdict:?}");
+}
