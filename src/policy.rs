@@ -216,6 +216,27 @@ pub(crate) fn counted_as_failure(state: &State, now: u64, policy: Policy) -> Sta
     counted
 }
 
+/// Makes `state`, read from an older copy because the newer one is torn or damaged, cover
+/// whatever the one write it may be behind did: every monotonic counter is raised by the
+/// most one write can move it. The replay guard to the last step a code typed by `now` can
+/// be accepted for (a lost success was judged at or before `now`); the failures by one, with
+/// its lockout (a lost success would have reset them: counting errs on the safe side). A
+/// burned recovery code cannot be recovered this way: the store writes burns to both copies.
+/// The HOTP counter by one: a write that moves it further (a token that was ahead, a
+/// resync) is written to both copies by the store, like a burn, so a lost single write
+/// moved it by one at most. A counter added later belongs here too.
+pub(crate) fn cover_lost_write(state: &mut State, now: u64, policy: Policy) {
+    match state.kind {
+        Kind::Totp => {
+            let latest =
+                otp::totp::time_step(now, state.period).saturating_add(policy.window.into());
+            state.last_step = Some(state.last_step.map_or(latest, |step| step.max(latest)));
+        }
+        Kind::Hotp => state.hotp_counter = state.hotp_counter.saturating_add(1),
+    }
+    record_failure(state, now, policy.max_failures);
+}
+
 fn record_failure(state: &mut State, now: u64, max_failures: u32) {
     let failures = state.throttle.failures.saturating_add(1);
     state.throttle.failures = failures;
@@ -230,6 +251,7 @@ fn record_failure(state: &mut State, now: u64, max_failures: u32) {
 mod tests {
     use super::*;
     use crate::otp::HashAlgorithm;
+    use crate::state::Throttle;
 
     fn state() -> State {
         State::new(
@@ -271,6 +293,62 @@ mod tests {
                 .accepted()
         );
         assert_eq!(state.throttle, Default::default());
+    }
+
+    #[test]
+    fn a_lost_write_is_covered_by_raising_every_counter_it_may_have_moved() {
+        let policy = Policy {
+            window: 2,
+            max_failures: 3,
+            hotp_window: 4,
+        };
+        let now = 1_700_000_000;
+        let step = now / 30;
+        let mut state = state();
+        state.throttle.failures = 2;
+        cover_lost_write(&mut state, now, policy);
+        assert_eq!(state.last_step, Some(step + 2));
+        assert_eq!(state.throttle.failures, 3);
+        assert_eq!(state.throttle.locked_until, now + THROTTLE_BASE_SECONDS);
+        // Every code of the window is refused as replayed now, the latest one too.
+        state.throttle = Throttle::default();
+        for k in [-2i64, 0, 2] {
+            let code = state.code_at((now as i64 + 30 * k) as u64).unwrap();
+            let verdict = judge(&mut state, &code, now, policy, CountFailure::No).unwrap();
+            assert!(
+                matches!(
+                    verdict,
+                    Verdict::Wrong {
+                        reason: WrongReason::Replayed,
+                        ..
+                    }
+                ),
+                "{k}: {verdict:?}"
+            );
+        }
+        // A guard already ahead is never lowered.
+        state.last_step = Some(step + 10);
+        cover_lost_write(&mut state, now, policy);
+        assert_eq!(state.last_step, Some(step + 10));
+        // HOTP: the counter moves by one (what a lost single write can have done); no
+        // TOTP guard appears.
+        let mut hotp = self::state().into_hotp(20);
+        let next = at_hotp(&hotp, 20);
+        cover_lost_write(&mut hotp, now, policy);
+        assert_eq!((hotp.hotp_counter, hotp.last_step), (21, None));
+        assert_eq!(hotp.throttle.failures, 1);
+        let verdict = judge(&mut hotp, &next, now, policy, CountFailure::No).unwrap();
+        assert!(!verdict.accepted(), "{verdict:?}");
+        let after = at_hotp(&hotp, 21);
+        assert!(
+            judge(&mut hotp, &after, now, policy, CountFailure::No)
+                .unwrap()
+                .accepted()
+        );
+    }
+
+    fn at_hotp(state: &State, counter: u64) -> SecretString {
+        otp::hotp_code(&state.secret, state.params(), counter).unwrap()
     }
 
     #[test]

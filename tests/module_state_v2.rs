@@ -136,6 +136,70 @@ fn one_damaged_counters_record_the_other_is_used() {
     assert_eq!(login(&env, &alice.recovery[3]).code, PAM_AUTH_ERR);
 }
 
+/// The newest record damaged after it was acknowledged (media damage, not a torn write):
+/// the reader must take the older one without giving back what the lost one used up.
+#[test]
+fn a_damaged_newest_record_never_gives_back_a_used_recovery_code() {
+    let env = TestEnv::new();
+    let alice = converted(&env);
+    let counters = counters_path(&alice);
+    assert_eq!(login(&env, &alice.recovery[1]).code, PAM_SUCCESS);
+    damage_block(&counters, current_block(&counters));
+    let out = login(&env, &alice.recovery[1]);
+    assert_eq!(out.code, PAM_AUTH_ERR, "the burn came back: {out}");
+    // Either block alone still holds the burn: it was written to both.
+    damage_block(&counters, current_block(&counters));
+    assert_eq!(login(&env, &alice.recovery[1]).code, PAM_AUTH_ERR);
+    assert_eq!(login(&env, &alice.recovery[2]).code, PAM_SUCCESS);
+}
+
+#[test]
+fn a_damaged_newest_record_never_gives_back_a_used_totp_step() {
+    let env = TestEnv::new();
+    let alice = converted(&env);
+    let counters = counters_path(&alice);
+    let code = alice.current_code();
+    assert_eq!(login(&env, &code).code, PAM_SUCCESS);
+    damage_block(&counters, current_block(&counters));
+    env.clear_syslog();
+    let out = login(&env, &code);
+    assert_eq!(out.code, PAM_AUTH_ERR, "the step came back: {out}");
+    let log = log(&env);
+    assert!(
+        log.contains("counters block") && log.contains("is damaged"),
+        "{log}"
+    );
+    assert!(log.contains(&counters.display().to_string()), "{log}");
+    assert!(
+        !log.contains(&code) && !log.contains(&alice.secret),
+        "{log}"
+    );
+    // The guard now covers the whole window of now (window=1 by default), the lost write
+    // is counted as a failure (then this refusal), and both blocks are valid again: a
+    // further damage to either leaves a record, and is covered once more.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let state = alice.state();
+    assert!(
+        state.last_step >= Some(now / 30 + 1),
+        "{:?}",
+        state.last_step
+    );
+    assert_eq!(state.throttle.failures, 2);
+    damage_block(&counters, 1 - current_block(&counters));
+    assert_eq!(login(&env, &alice.recovery[2]).code, PAM_SUCCESS);
+    // A repaired file is read without a note.
+    env.clear_syslog();
+    assert_eq!(login(&env, &alice.recovery[3]).code, PAM_SUCCESS);
+    assert!(
+        !self::log(&env).contains("is damaged"),
+        "{}",
+        self::log(&env)
+    );
+}
+
 #[test]
 fn both_counters_records_damaged_is_refused_with_the_way_out() {
     let env = TestEnv::new();

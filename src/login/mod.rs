@@ -375,6 +375,20 @@ fn check_answer(
         }
         Err(e) => return Decision::unavailable(user, &e),
     };
+    let mut decision = verdict_decision(user, &recorded, answer, options, conv);
+    if let Some(note) = &recorded.note {
+        decision.message.push_str(&format!("; {note}"));
+    }
+    decision
+}
+
+fn verdict_decision(
+    user: &str,
+    recorded: &crate::store::Recorded,
+    answer: &Answer,
+    options: &Options,
+    conv: &mut dyn Conversation,
+) -> Decision {
     match recorded.verdict {
         Verdict::Totp { .. } => Decision::new(
             Outcome::Success(Method::Totp),

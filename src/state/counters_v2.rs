@@ -528,6 +528,31 @@ pub enum NoRecord {
 /// The current record of the enrollment `expected`: the valid one with the highest
 /// generation whose enrollment id matches.
 pub fn pick(a: &[u8], b: &[u8], expected: &EnrollmentId) -> Result<Picked, NoRecord> {
+    find(a, b, expected).map(|found| found.picked)
+}
+
+/// What [`find`] found: the current record, and why the other block was not a record of
+/// any enrollment, if it was not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub picked: Picked,
+    /// The other block is torn or damaged. Which is unknown: a torn write was never
+    /// acknowledged (the picked record is the newest), but damage after the fact may have
+    /// taken the newest acknowledged record, so the picked one may be one write behind.
+    /// (A valid record of another enrollment is normal after a re-enrollment: not this.)
+    pub other_damaged: Option<Invalid>,
+}
+
+/// [`pick`], telling also whether the other block is damaged.
+pub fn find(a: &[u8], b: &[u8], expected: &EnrollmentId) -> Result<Found, NoRecord> {
+    let damaged = |rejected: Rejected| match rejected {
+        Rejected::Invalid(invalid) => Some(invalid),
+        Rejected::OtherEnrollment => None,
+    };
+    let found = |slot, record, other_damaged| Found {
+        picked: Picked { slot, record },
+        other_damaged,
+    };
     let check = |block: &[u8]| -> Result<Record, Rejected> {
         let record = Record::decode(block).map_err(Rejected::Invalid)?;
         if record.enrollment_id != *expected {
@@ -543,25 +568,13 @@ pub fn pick(a: &[u8], b: &[u8], expected: &EnrollmentId) -> Result<Picked, NoRec
                 });
             }
             if rb.generation > ra.generation {
-                Ok(Picked {
-                    slot: Slot::B,
-                    record: rb,
-                })
+                Ok(found(Slot::B, rb, None))
             } else {
-                Ok(Picked {
-                    slot: Slot::A,
-                    record: ra,
-                })
+                Ok(found(Slot::A, ra, None))
             }
         }
-        (Ok(record), Err(_)) => Ok(Picked {
-            slot: Slot::A,
-            record,
-        }),
-        (Err(_), Ok(record)) => Ok(Picked {
-            slot: Slot::B,
-            record,
-        }),
+        (Ok(record), Err(b)) => Ok(found(Slot::A, record, damaged(b))),
+        (Err(a), Ok(record)) => Ok(found(Slot::B, record, damaged(a))),
         (Err(a), Err(b)) => Err(NoRecord::Neither { a, b }),
     }
 }
@@ -802,6 +815,37 @@ mod tests {
         corrupt[3000] ^= 0x80;
         let picked = pick(&corrupt, &current[..], &ID).unwrap();
         assert_eq!((picked.slot, picked.record.generation), (Slot::B, 5));
+    }
+
+    #[test]
+    fn find_tells_a_damaged_other_block_from_another_enrollment() {
+        let current = record(5, Counters::default()).encode();
+        let mut damaged = *record(6, Counters::default()).encode();
+        damaged[OFF_FAILURES] ^= 1;
+        let found = find(&damaged, &current[..], &ID).unwrap();
+        assert_eq!(found.other_damaged, Some(Invalid::Checksum));
+        assert_eq!(found.picked.slot, Slot::B);
+        let found = find(&current[..], &damaged, &ID).unwrap();
+        assert_eq!(found.other_damaged, Some(Invalid::Checksum));
+        // Left over from before a re-enrollment, or both valid: nothing is lost.
+        let theirs = Record {
+            enrollment_id: EnrollmentId([8; 16]),
+            ..record(9, Counters::default())
+        }
+        .encode();
+        assert_eq!(
+            find(&theirs[..], &current[..], &ID).unwrap().other_damaged,
+            None
+        );
+        assert_eq!(
+            find(&current[..], &theirs[..], &ID).unwrap().other_damaged,
+            None
+        );
+        let older = record(4, Counters::default()).encode();
+        assert_eq!(
+            find(&older[..], &current[..], &ID).unwrap().other_damaged,
+            None
+        );
     }
 
     #[test]

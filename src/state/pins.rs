@@ -78,3 +78,64 @@ fn recovery_ids_must_be_well_formed_and_unique() {
     list[1].hash = HASH.replace("m=1024", "m=1048576");
     assert!(state(list).unwrap_err().starts_with("recovery code 2: "));
 }
+
+// Mutation testing of state v2 and the v1 format (session 3): survivors of
+// `cargo mutants --file src/state/...` killed here.
+
+use super::counters_v2::{
+    Counters, EnrollmentId, Invalid, RECORD_SIZE, Record, RecoveryId, RememberedHost,
+};
+use std::path::Path;
+
+/// A v1 file may leave out digits and period (the first release wrote them only when not
+/// the default): they are 6 and 30, not anything a validation happens to accept.
+#[test]
+fn a_v1_file_without_digits_or_period_means_6_and_30() {
+    let text = format!("version = 1\nsecret = \"{SECRET}\"\nalgorithm = \"SHA1\"\n");
+    let state = State::parse(text.as_bytes(), Path::new("/x/state.toml")).unwrap();
+    assert_eq!((state.digits, state.period), (6, 30));
+}
+
+/// Printed as hex in log lines and test failures, never as nothing.
+#[test]
+fn an_enrollment_id_prints_as_its_hex() {
+    let id = EnrollmentId([0xA5; 16]);
+    assert_eq!(
+        format!("{id:?}"),
+        format!("EnrollmentId({})", "a5".repeat(16))
+    );
+}
+
+/// The checksum covers every burned id and every host in use, the last ones too (byte
+/// offsets from the record layout: burned ids at 80, 4 bytes each; hosts at 480, 40 each).
+#[test]
+fn the_checksum_covers_the_last_burned_id_and_the_last_host() {
+    let mut counters = Counters::default();
+    for id in [
+        "2222", "2223", "2224", "2225", "2226", "2227", "2228", "2229",
+    ] {
+        counters.burn(RecoveryId::parse(id).unwrap()).unwrap();
+    }
+    for i in 0..4u8 {
+        counters.remember_host(RememberedHost {
+            rhost_tag: [i + 1; 32],
+            time: 1000 + u64::from(i),
+        });
+    }
+    let record = Record {
+        generation: 3,
+        enrollment_id: EnrollmentId([1; 16]),
+        counters,
+    };
+    let block = record.encode();
+    assert_eq!(Record::decode(&block[..]), Ok(record));
+    // Each edit still decodes field by field (an id of the alphabet, a host hash): only
+    // the checksum can refuse it.
+    let last_id_byte = 80 + 8 * 4 - 1;
+    let last_host_byte = 480 + 4 * 40 - 9;
+    for (at, to) in [(last_id_byte, b'A'), (last_host_byte, 0x77)] {
+        let mut edited: [u8; RECORD_SIZE] = *block;
+        edited[at] = to;
+        assert_eq!(Record::decode(&edited), Err(Invalid::Checksum), "byte {at}");
+    }
+}

@@ -45,6 +45,9 @@ pub enum Prepared {
 #[derive(Debug)]
 pub struct Recorded {
     pub verdict: Verdict,
+    /// Something the store had to repair on the way (a damaged copy of the counters), for
+    /// the log line of the decision; `None` nearly always.
+    pub note: Option<String>,
 }
 
 /// What a change of an enrollment needs first.

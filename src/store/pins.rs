@@ -360,3 +360,240 @@ fn a_user_name_that_names_another_users_side_file_is_refused() {
     let toml = format!("{}/%u.toml", root.path().display());
     assert!(FsStore::for_account(&options(&toml), &me("bob.lock", root.path())).is_ok());
 }
+
+/// A counters write that the kernel refuses (here: a descriptor opened read-only, EBADF)
+/// is an error at once, never retried as if interrupted (that would hang the login under
+/// its lock), and the file keeps its current record.
+#[test]
+fn a_refused_counters_write_is_an_error_not_a_retry() {
+    use super::counters_file::{self, CountersError};
+    use crate::state::Throttle;
+    use crate::state::counters_v2::{Counters, EnrollmentId, Record};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("counters");
+    let first = Record {
+        generation: 1,
+        enrollment_id: EnrollmentId([3; 16]),
+        counters: Counters::new(Some(7), Throttle::default(), None),
+    };
+    let file = fs::File::create(&path).unwrap();
+    let current = counters_file::write_initial(&file, &first).unwrap();
+    drop(file);
+    let before = fs::read(&path).unwrap();
+    let read_only = fs::File::open(&path).unwrap();
+    let next = Counters::new(Some(8), Throttle::default(), None);
+    let err = counters_file::update(&read_only, &current, next).unwrap_err();
+    assert!(
+        matches!(&err, CountersError::Io { action: "write", source } if source.raw_os_error() == Some(libc::EBADF)),
+        "{err:?}"
+    );
+    assert_eq!(fs::read(&path).unwrap(), before);
+}
+
+fn memory_state() -> crate::state::State {
+    crate::state::State::new(
+        SecretString::new("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".into()),
+        crate::otp::HashAlgorithm::SHA1,
+        6,
+        30,
+        Vec::new(),
+    )
+    .unwrap()
+}
+
+/// Root's unlock clears a throttle that is there (and writes nothing when there is none).
+#[test]
+fn clearing_the_throttle_clears_it_and_returns_what_it_was() {
+    use super::memory::MemoryStore;
+    use crate::state::Throttle;
+    let mut state = memory_state();
+    let throttled = Throttle {
+        failures: 7,
+        locked_until: u64::MAX,
+    };
+    state.throttle = throttled.clone();
+    let store = MemoryStore::new(Some(state));
+    assert_eq!(store.clear_throttle().unwrap(), throttled);
+    assert_eq!(store.state().unwrap().throttle, Throttle::default());
+    assert_eq!(store.writes(), 1);
+    assert_eq!(store.clear_throttle().unwrap(), Throttle::default());
+    assert_eq!(store.writes(), 1, "nothing to clear, nothing written");
+}
+
+/// A backend without files has nothing to keep aside: it says so, rather than naming a
+/// copy that does not exist (set_aside_damaged would report an empty path as kept).
+#[test]
+fn a_store_without_files_keeps_nothing_aside() {
+    use super::memory::MemoryStore;
+    let store = MemoryStore::new(Some(memory_state()));
+    let locked = store.lock(Create::No).unwrap();
+    assert!(matches!(
+        locked.keep_aside(".damaged-1"),
+        Err(Error::Internal(_))
+    ));
+}
+
+/// A new enrollment over a v2 one writes its first counters record into the block not
+/// holding the current one, in the same file (so a crash before the enrollment file is
+/// renamed still leaves the old enrollment its record); a TOTP login then costs one write.
+#[test]
+fn a_new_enrollment_over_v2_writes_the_counters_in_place_and_a_login_writes_once() {
+    use std::os::unix::fs::MetadataExt;
+    let home = tempfile::tempdir().unwrap();
+    let store = store_at("~/.config/pam-totp/state.toml", home.path());
+    let counters = home.path().join(".config/pam-totp/state.toml.counters");
+    let state = state_with(0, 6);
+    let enroll = |state: &crate::state::State| {
+        store
+            .enroll(state, &mut super::NothingBefore)
+            .map_err(|_| "enroll")
+            .unwrap();
+    };
+    enroll(&state);
+    let inode = fs::metadata(&counters).unwrap().ino();
+    // Another secret: a new enrollment, not a change of counters.
+    let mut state = state.clone();
+    state.secret = SecretString::new("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP".into());
+    enroll(&state);
+    assert_eq!(fs::metadata(&counters).unwrap().ino(), inode, "in place");
+    let generations = || {
+        let bytes = fs::read(&counters).unwrap();
+        let at = |start: usize| u64::from_le_bytes(bytes[start..start + 8].try_into().unwrap());
+        at(16).max(at(4096 + 16))
+    };
+    let before = generations();
+    let now = 1_700_000_000;
+    let policy = Policy::from(&Options::default());
+    let verdict = store
+        .check_and_record(
+            &totp_code(&state, now),
+            now,
+            policy,
+            CountFailure::Yes,
+            None,
+        )
+        .unwrap()
+        .verdict;
+    assert!(verdict.accepted(), "{verdict:?}");
+    assert_eq!(generations(), before + 1, "one write for a TOTP login");
+}
+
+/// New recovery codes with the same secret are a new enrollment file, not a change of
+/// counters: the new codes work, the old ones do not.
+#[test]
+fn new_recovery_codes_replace_the_old_ones_in_the_enrollment_file() {
+    let home = tempfile::tempdir().unwrap();
+    let store = store_at("~/.config/pam-totp/state.toml", home.path());
+    let (old, old_hashes) = crate::recovery::new_recovery_codes(1).unwrap();
+    let mut state = state_with(0, 6);
+    state.recovery_codes = old_hashes;
+    store
+        .enroll(&state, &mut super::NothingBefore)
+        .map_err(|_| "enroll")
+        .unwrap();
+    let (new, new_hashes) = crate::recovery::new_recovery_codes(1).unwrap();
+    let now = 1_700_000_000;
+    let policy = Policy::from(&Options::default());
+    store
+        .replace_recovery_codes(
+            super::Proof::NotNeeded,
+            &new_hashes,
+            now,
+            policy,
+            &mut super::NothingBefore,
+        )
+        .map_err(|_| "replace")
+        .unwrap();
+    let check = |code: &SecretString| {
+        store
+            .check_and_record(code, now, policy, CountFailure::Yes, None)
+            .unwrap()
+            .verdict
+    };
+    assert!(!check(&old[0]).accepted(), "an old code still works");
+    assert!(check(&new[0]).accepted(), "the new code does not work");
+}
+
+/// An enrollment file that does not start with this build's version line (edited by hand,
+/// a comment first) is still read as version 2, not refused as a broken version 1.
+#[test]
+fn an_enrollment_file_with_a_comment_first_is_still_version_2() {
+    let home = tempfile::tempdir().unwrap();
+    let store = store_at("~/.config/pam-totp/state.toml", home.path());
+    let state = state_with(0, 6);
+    store
+        .enroll(&state, &mut super::NothingBefore)
+        .map_err(|_| "enroll")
+        .unwrap();
+    let path = home.path().join(".config/pam-totp/state.toml");
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(text.starts_with("version = 2\n"), "{text}");
+    fs::write(&path, format!("# edited by hand\n{text}")).unwrap();
+    let read = store_at("~/.config/pam-totp/state.toml", home.path())
+        .load()
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.secret, state.secret);
+}
+
+/// The parse cache answers only for the same bytes and the same enrollment id: an
+/// enrollment file that now names another id (restored from elsewhere) is checked against
+/// the counters again, and refused when none of their records is of that enrollment.
+#[test]
+fn the_counters_cache_never_answers_for_another_enrollment_id() {
+    let home = tempfile::tempdir().unwrap();
+    let store = store_at("~/.config/pam-totp/state.toml", home.path());
+    store
+        .enroll(&state_with(0, 6), &mut super::NothingBefore)
+        .map_err(|_| "enroll")
+        .unwrap();
+    assert!(store.load().unwrap().is_some());
+    let path = home.path().join(".config/pam-totp/state.toml");
+    let text = fs::read_to_string(&path).unwrap();
+    let start = text.find("enrollment_id = \"").unwrap() + "enrollment_id = \"".len();
+    let other = format!(
+        "{}{}{}",
+        &text[..start],
+        "0".repeat(32),
+        &text[start + 32..]
+    );
+    assert_ne!(other, text);
+    fs::write(&path, other).unwrap();
+    let err = store.load().unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+}
+
+/// An HOTP code from a token that was ahead moves the counter by more than one: written
+/// to both blocks, so the newest one damaged later does not give that code back (a
+/// fallback alone covers a move of one).
+#[test]
+fn an_hotp_jump_survives_damage_to_the_newest_counters_record() {
+    let home = tempfile::tempdir().unwrap();
+    let store = store_at("~/.config/pam-totp/state.toml", home.path());
+    let state = state_with(0, 6).into_hotp(0);
+    store
+        .enroll(&state, &mut super::NothingBefore)
+        .map_err(|_| "enroll")
+        .unwrap();
+    let code = crate::otp::hotp_code(&state.secret, state.params(), 3).unwrap();
+    let now = 1_700_000_000;
+    let policy = Policy::from(&Options::default());
+    let check = |code: &SecretString| {
+        store
+            .check_and_record(code, now, policy, CountFailure::Yes, None)
+            .unwrap()
+            .verdict
+    };
+    assert!(check(&code).accepted());
+    let counters = home.path().join(".config/pam-totp/state.toml.counters");
+    let mut bytes = fs::read(&counters).unwrap();
+    let generation = |block: usize, bytes: &[u8]| {
+        let at = block * 4096 + 16;
+        u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap())
+    };
+    let newest = usize::from(generation(1, &bytes) > generation(0, &bytes));
+    bytes[newest * 4096 + 100] ^= 0x55;
+    fs::write(&counters, bytes).unwrap();
+    let verdict = check(&code);
+    assert!(!verdict.accepted(), "the code came back: {verdict:?}");
+}

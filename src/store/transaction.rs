@@ -39,6 +39,12 @@ pub trait Locked {
     fn write(&self, state: &State) -> Result<()>;
     /// Removes the state; `false` if there was none.
     fn remove(&self) -> Result<bool>;
+    /// After `read`: whether it fell back to the older of two copies because the newer
+    /// one is torn or damaged, so that the newest acknowledged write may be lost; if so,
+    /// what and where, for the log. Backends keeping one copy never fall back.
+    fn fell_back(&self) -> Option<String> {
+        None
+    }
     /// Keeps the state file as it is under a second name (its name plus `suffix`), to
     /// look at later; the path of the copy. Backends without files keep nothing aside.
     fn keep_aside(&self, _suffix: &str) -> Result<PathBuf> {
@@ -90,6 +96,7 @@ impl<B: Backend> Store for B {
         let mut state = locked
             .read()?
             .ok_or_else(|| Error::NotEnrolled(Backend::location(self).to_owned()))?;
+        let note = cover_fallback(&*locked, &mut state, now, policy)?;
         let verdict = policy::judge(&mut state, answer, now, policy, count)?;
         if verdict.accepted()
             && let Some(host) = remember
@@ -104,7 +111,7 @@ impl<B: Backend> Store for B {
             // unthrottled.
             locked.write(&state)?;
         }
-        Ok(Recorded { verdict })
+        Ok(Recorded { verdict, note })
     }
 
     fn remembers_host(&self, host: &RemoteHost, now: u64, grace: u64) -> Result<Option<u64>> {
@@ -119,7 +126,7 @@ impl<B: Backend> Store for B {
     }
 
     fn prove(&self, answer: &SecretString, now: u64, policy: Policy) -> Change<Verdict> {
-        let (locked, mut state) = lock_existing(self)?;
+        let (locked, mut state) = lock_existing(self, now, policy)?;
         let verdict = judge_proof(&*locked, &mut state, answer, now, policy)?;
         // A success that cannot be burned is no success.
         locked.write(&state)?;
@@ -127,7 +134,7 @@ impl<B: Backend> Store for B {
     }
 
     fn verify(&self, answer: &SecretString, now: u64, policy: Policy) -> Change<Verified> {
-        let (locked, state) = lock_existing(self)?;
+        let (locked, state) = lock_existing(self, now, policy)?;
         if let Some(seconds) = state.throttled_for(now) {
             return Ok(Verified {
                 verdict: Verdict::Throttled { seconds },
@@ -179,7 +186,7 @@ impl<B: Backend> Store for B {
         policy: Policy,
         before_commit: &mut dyn BeforeCommit,
     ) -> Change<()> {
-        let (locked, mut state) = lock_existing(self)?;
+        let (locked, mut state) = lock_existing(self, now, policy)?;
         let proved = check_proof(&*locked, &mut state, proof, now, policy)?;
         let burned = state.clone();
         state.recovery_codes = codes.to_vec();
@@ -201,7 +208,7 @@ impl<B: Backend> Store for B {
     }
 
     fn remove(&self, proof: Proof<'_>, now: u64, policy: Policy) -> Change<()> {
-        let (locked, mut state) = lock_existing(self)?;
+        let (locked, mut state) = lock_existing(self, now, policy)?;
         check_proof(&*locked, &mut state, proof, now, policy)?;
         if !locked.remove()? {
             return Err(ChangeError::Refused(Refusal::NotEnrolled));
@@ -229,7 +236,15 @@ impl<B: Backend> Store for B {
     }
 
     fn clear_throttle(&self) -> Change<Throttle> {
-        let (locked, mut state) = lock_existing(self)?;
+        // Root's unlock has no login's time or options; a fallback is covered as for the
+        // widest window (the throttle is cleared anyway).
+        let now = crate::clock::now()?;
+        let widest = Policy {
+            window: crate::otp::MAX_WINDOW,
+            max_failures: u32::MAX,
+            hotp_window: crate::otp::hotp::MAX_HOTP_WINDOW,
+        };
+        let (locked, mut state) = lock_existing(self, now, widest)?;
         let was = std::mem::take(&mut state.throttle);
         if was != Throttle::default() {
             locked.write(&state)?;
@@ -244,7 +259,7 @@ impl<B: Backend> Store for B {
         now: u64,
         policy: Policy,
     ) -> Change<u64> {
-        let (locked, mut state) = lock_existing(self)?;
+        let (locked, mut state) = lock_existing(self, now, policy)?;
         if state.kind != Kind::Hotp {
             return Err(ChangeError::Refused(Refusal::NotHotp));
         }
@@ -290,16 +305,40 @@ impl<B: Backend> Store for B {
 }
 
 /// Locks an existing enrollment; a missing state (or nowhere to keep one) is not enrolled.
-fn lock_existing<B: Backend + ?Sized>(backend: &B) -> Change<(Box<dyn Locked + '_>, State)> {
+/// A read that fell back is covered (see [`cover_fallback`]) as of `now` under `policy`.
+fn lock_existing<B: Backend + ?Sized>(
+    backend: &B,
+    now: u64,
+    policy: Policy,
+) -> Change<(Box<dyn Locked + '_>, State)> {
     let locked = match backend.lock(Create::No) {
         Ok(locked) => locked,
         Err(Error::NotEnrolled(_)) => return Err(ChangeError::Refused(Refusal::NotEnrolled)),
         Err(e) => return Err(e.into()),
     };
-    let state = locked
+    let mut state = locked
         .read()?
         .ok_or(ChangeError::Refused(Refusal::NotEnrolled))?;
+    cover_fallback(&*locked, &mut state, now, policy)?;
     Ok((locked, state))
+}
+
+/// When the read under the lock fell back to an older copy, `state` may be one write
+/// behind: it is made to cover whatever that write did ([`policy::cover_lost_write`]) and
+/// written back before anything is judged, which also repairs the damaged copy (the next
+/// read finds two valid ones and does not count again). The note says what happened.
+fn cover_fallback(
+    locked: &dyn Locked,
+    state: &mut State,
+    now: u64,
+    policy: Policy,
+) -> Result<Option<String>> {
+    let Some(note) = locked.fell_back() else {
+        return Ok(None);
+    };
+    policy::cover_lost_write(state, now, policy);
+    locked.write(state)?;
+    Ok(Some(note))
 }
 
 /// Checks the proof a change asks for; `true` if a code was accepted (and must be burned).

@@ -68,8 +68,29 @@ impl Locked for FsLocked<'_> {
             && let Some(counters) = v2.counters_for(state)
         {
             let path = store.names.path_of(&store.names.counters);
+            // A recovery code burned only in the newest record would come back if that
+            // block were damaged later (the reader would take the older one), and unlike a
+            // TOTP step no rule can tell which code that was: a new burn goes into both
+            // blocks, one write + fdatasync each (rare, and argon2 costs far more).
+            let old = &v2.current.record.counters;
+            let burns = counters.burned().len() > old.burned().len();
+            // The same for an HOTP counter moved by more than one (a token that was ahead,
+            // a resync): a lost single write then moved it by one at most, which is what
+            // a fallback covers (`policy::cover_lost_write`).
+            let jumps = counters
+                .hotp_counter
+                .zip(old.hotp_counter)
+                .is_some_and(|(new, old)| new > old.saturating_add(1));
+            let burns = burns || jumps;
             v2.current = counters_file::update(&v2.counters, &v2.current, counters)
                 .map_err(|e| e.into_error(&path))?;
+            // The block just written was the damaged one, if any: both are valid again.
+            v2.other_damaged = None;
+            if burns {
+                let again = v2.current.record.counters.clone();
+                v2.current = counters_file::update(&v2.counters, &v2.current, again)
+                    .map_err(|e| e.into_error(&path))?;
+            }
             return Ok(());
         }
         let target = match &*read {
@@ -84,6 +105,23 @@ impl Locked for FsLocked<'_> {
         // Whatever happened, the next write reads again.
         *read = None;
         written
+    }
+
+    fn fell_back(&self) -> Option<String> {
+        let read = self.read.borrow();
+        let Some(OnDisk::V2(v2)) = &*read else {
+            return None;
+        };
+        let why = v2.other_damaged?;
+        let path = self.store.names.path_of(&self.store.names.counters);
+        Some(format!(
+            "{}: counters block {:?} is damaged ({why:?}) and block {:?} was used; the newest \
+             write may be lost, so the replay guard was raised over the current window, one \
+             failure counted and both blocks written again",
+            path.display(),
+            v2.current.slot.other(),
+            v2.current.slot,
+        ))
     }
 
     /// A second hard link to the state file (the same file: owner and mode kept), made new;

@@ -27,7 +27,9 @@ use crate::error::{Error, Result};
 use crate::privileges::{Account, Identity, IdentityGuard};
 use crate::safe_fs::{self, Expect, Kind, OpenFailure, Owner, ReadFailure, Violation};
 use crate::state::State;
-use crate::state::counters_v2::{Counters, EnrollmentId, Picked, RECORD_SIZE, RecoveryId, pick};
+use crate::state::counters_v2::{
+    Counters, EnrollmentId, Found, Invalid, Picked, RECORD_SIZE, RecoveryId, find,
+};
 use crate::state::enrollment_v2::{self, Enrollment};
 use locked::{FsLocked, take_lock};
 use nix::errno::Errno;
@@ -267,7 +269,10 @@ impl FsStore {
                 ));
             }
         };
-        let current = self
+        let Found {
+            picked: current,
+            other_damaged,
+        } = self
             .load_counters(&counters, &enrollment.id)
             .map_err(|e| e.into_error(&counters_path))?;
         // An HOTP enrollment without its counter has no replay guard; a TOTP one with a
@@ -287,6 +292,7 @@ impl FsStore {
             enrollment,
             counters,
             current,
+            other_damaged,
         })))
     }
 
@@ -320,7 +326,7 @@ impl FsStore {
         &self,
         file: &File,
         expected: &EnrollmentId,
-    ) -> std::result::Result<Picked, CountersError> {
+    ) -> std::result::Result<Found, CountersError> {
         let both = counters_file::read_both(file)?;
         self.last_parsed.pick(both, expected)
     }

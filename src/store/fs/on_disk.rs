@@ -23,6 +23,9 @@ pub(super) struct V2 {
     pub(super) enrollment: Arc<Enrollment>,
     pub(super) counters: File,
     pub(super) current: Picked,
+    /// The other block was torn or damaged when this was read: the newest write may be
+    /// lost (see [`Found`]), and the transaction covers for it before judging.
+    pub(super) other_damaged: Option<Invalid>,
 }
 
 impl V2 {
@@ -98,7 +101,7 @@ impl V2 {
 #[derive(Default)]
 pub(super) struct ParseCache {
     pub(super) state: RefCell<Option<(Zeroizing<Vec<u8>>, Parsed)>>,
-    pub(super) counters: RefCell<Option<(Vec<u8>, EnrollmentId, Picked)>>,
+    pub(super) counters: RefCell<Option<(Vec<u8>, EnrollmentId, Found)>>,
 }
 
 impl ParseCache {
@@ -131,17 +134,17 @@ impl ParseCache {
         &self,
         bytes: Vec<u8>,
         expected: &EnrollmentId,
-    ) -> std::result::Result<Picked, CountersError> {
-        if let Some((cached, id, picked)) = &*self.counters.borrow()
+    ) -> std::result::Result<Found, CountersError> {
+        if let Some((cached, id, found)) = &*self.counters.borrow()
             && *cached == bytes
             && id == expected
         {
-            return Ok(picked.clone());
+            return Ok(found.clone());
         }
         let (a, b) = bytes.split_at(RECORD_SIZE);
-        let picked = pick(a, b, expected).map_err(CountersError::NoRecord)?;
-        *self.counters.borrow_mut() = Some((bytes, *expected, picked.clone()));
-        Ok(picked)
+        let found = find(a, b, expected).map_err(CountersError::NoRecord)?;
+        *self.counters.borrow_mut() = Some((bytes, *expected, found.clone()));
+        Ok(found)
     }
 }
 
