@@ -228,8 +228,10 @@ pub(crate) fn counted_as_failure(state: &State, now: u64, policy: Policy) -> Sta
 pub(crate) fn cover_lost_write(state: &mut State, now: u64, policy: Policy) {
     match state.kind {
         Kind::Totp => {
+            // The widest window any service may use, not this caller's: the lost write may
+            // have come from a service with a wider `window=` (sshd 10, sudo 1).
             let latest =
-                otp::totp::time_step(now, state.period).saturating_add(policy.window.into());
+                otp::totp::time_step(now, state.period).saturating_add(otp::MAX_WINDOW.into());
             state.last_step = Some(state.last_step.map_or(latest, |step| step.max(latest)));
         }
         Kind::Hotp => state.hotp_counter = state.hotp_counter.saturating_add(1),
@@ -307,14 +309,19 @@ mod tests {
         let mut state = state();
         state.throttle.failures = 2;
         cover_lost_write(&mut state, now, policy);
-        assert_eq!(state.last_step, Some(step + 2));
+        // The widest window, whatever this caller's (2 here).
+        assert_eq!(state.last_step, Some(step + u64::from(otp::MAX_WINDOW)));
         assert_eq!(state.throttle.failures, 3);
         assert_eq!(state.throttle.locked_until, now + THROTTLE_BASE_SECONDS);
         // Every code of the window is refused as replayed now, the latest one too.
         state.throttle = Throttle::default();
-        for k in [-2i64, 0, 2] {
+        let wide = Policy {
+            window: 10,
+            ..policy
+        };
+        for k in [-2i64, 0, 2, 10] {
             let code = state.code_at((now as i64 + 30 * k) as u64).unwrap();
-            let verdict = judge(&mut state, &code, now, policy, CountFailure::No).unwrap();
+            let verdict = judge(&mut state, &code, now, wide, CountFailure::No).unwrap();
             assert!(
                 matches!(
                     verdict,
@@ -327,9 +334,9 @@ mod tests {
             );
         }
         // A guard already ahead is never lowered.
-        state.last_step = Some(step + 10);
+        state.last_step = Some(step + 20);
         cover_lost_write(&mut state, now, policy);
-        assert_eq!(state.last_step, Some(step + 10));
+        assert_eq!(state.last_step, Some(step + 20));
         // HOTP: the counter moves by one (what a lost single write can have done); no
         // TOTP guard appears.
         let mut hotp = self::state().into_hotp(20);
