@@ -190,3 +190,36 @@ fn disable_new_recovery_codes_and_a_new_enrollment_forget_the_host() {
         }
     }
 }
+
+/// Flips one byte of a counters block (see the format in the README): its checksum fails.
+fn damage_newest_counters_block(alice: &Enrolled) {
+    let path = counters_path(alice);
+    let mut bytes = fs::read(&path).unwrap();
+    let generation = |block: usize| {
+        let at = block * 4096 + 16;
+        u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap())
+    };
+    let newest = usize::from(generation(1) > generation(0));
+    bytes[newest * 4096 + 100] ^= 0x55;
+    fs::write(&path, bytes).unwrap();
+}
+
+#[test]
+fn a_damaged_newest_counters_record_never_lets_a_remembered_host_skip_a_lockout() {
+    let env = TestEnv::new();
+    let alice = logged_in_from_host(&env, "grace_period=600 max_failures=2");
+    // Two wrong codes: the second write (the newest record) holds the lockout; the older
+    // record still remembers HOST and has one failure, no lockout.
+    for _ in 0..2 {
+        let out =
+            env.authenticate_with("ssh", "alice", &[&wrong_code(&alice)], &from("203.0.113.9"));
+        assert_eq!(out.code, PAM_AUTH_ERR, "{out}");
+    }
+    damage_newest_counters_block(&alice);
+    let out = env.authenticate_with("ssh", "alice", &[], &from(HOST));
+    assert_ne!(
+        out.code, PAM_SUCCESS,
+        "the lost lockout let HOST in unasked: {out}"
+    );
+    assert!(!out.prompts().is_empty(), "not asked for a code: {out}");
+}

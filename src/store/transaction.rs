@@ -115,7 +115,17 @@ impl<B: Backend> Store for B {
     }
 
     fn remembers_host(&self, host: &RemoteHost, now: u64, grace: u64) -> Result<Option<u64>> {
-        match self.load()? {
+        // Under the lock, because only a locked read tells whether it fell back to the older
+        // counters record: that record may lack the newest write (a lockout, say), and a
+        // login that skips the code writes nothing, so it would never be repaired. A
+        // fallback asks for the code, whose locked cycle covers and repairs it.
+        let locked = match self.lock(Create::No) {
+            Ok(locked) => locked,
+            Err(Error::NotEnrolled(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match locked.read()? {
+            Some(_) if locked.fell_back().is_some() => Ok(None),
             Some(state) => state.remembers(host, now, grace),
             None => Ok(None),
         }
