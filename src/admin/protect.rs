@@ -7,10 +7,11 @@ use super::enroll::{Enrollment, NewCodes};
 use super::{Actor, Failure, Result, failure_of};
 use crate::config::{DEFAULT_STATE_PATH, Options, SecretPath};
 use crate::error::Error;
+use crate::policy::{self, Policy};
 use crate::privileges::Account;
 use crate::state::State;
 use crate::store::fs::FsStore;
-use crate::store::transaction::{Backend, Create};
+use crate::store::transaction::{Backend, Create, Locked};
 use crate::store::{Aborted, BeforeCommit, ChangeError, NothingBefore, Refusal, Store};
 use std::path::PathBuf;
 
@@ -114,7 +115,9 @@ pub fn protect(options: &Options, account: &Account) -> Result<Protected> {
             protected.path().display()
         ))));
     }
-    move_home_copy(&home, &protected, state, account, || {})?;
+    let now = crate::clock::now()?;
+    let policy = Policy::from(options);
+    move_home_copy(&home, &protected, state, account, (now, policy), || {})?;
     Ok(Protected::Moved {
         from: home.path().to_owned(),
         to: protected.path().to_owned(),
@@ -131,10 +134,18 @@ pub fn protect(options: &Options, account: &Account) -> Result<Protected> {
 fn move_home_copy(
     home: &FsStore,
     protected: &FsStore,
-    mut state: State,
+    state: State,
     account: &Account,
+    (now, policy): (u64, Policy),
     mut after_copy: impl FnMut(),
 ) -> Result<()> {
+    // The copy starts from a read under the lock, which tells whether it fell back to the
+    // older counters record; the protected copy is written with two valid records, so a
+    // fallback not covered here could never be seen again.
+    let mut state = {
+        let locked = home.lock(Create::No)?;
+        covered_read(&*locked, now, policy)?.unwrap_or(state)
+    };
     for _ in 0..3 {
         match Store::enroll(protected, &state, &mut NothingBefore) {
             Ok(()) => {}
@@ -149,7 +160,7 @@ fn move_home_copy(
         // Written and synced: now the home copy goes (under its lock, as the user), if it
         // is still what was copied.
         let locked = home.lock(Create::No)?;
-        match locked.read()? {
+        match covered_read(&*locked, now, policy)? {
             Some(now) if now != state => {
                 drop(locked);
                 state = now;
@@ -164,6 +175,20 @@ fn move_home_copy(
         "the home enrollment of {} kept changing while it was being moved; try again",
         account.name
     ))))
+}
+
+/// The home state under its lock; when the read fell back to the older counters record
+/// (the newer one torn or damaged), made to cover the write that may be lost, as a login
+/// would ([`policy::cover_lost_write`]). The same `now` gives the same result each time, so
+/// an unchanged home compares equal.
+fn covered_read(locked: &dyn Locked, now: u64, policy: Policy) -> Result<Option<State>> {
+    let mut state = locked.read()?;
+    if let Some(state) = state.as_mut()
+        && locked.fell_back().is_some()
+    {
+        policy::cover_lost_write(state, now, policy);
+    }
+    Ok(state)
 }
 
 #[cfg(test)]
@@ -211,6 +236,16 @@ mod tests {
         (home, protected, account, state)
     }
 
+    /// The time and the policy a `protect` run uses.
+    const AT: (u64, Policy) = (
+        1_700_000_000,
+        Policy {
+            window: 1,
+            max_failures: 5,
+            hotp_window: 10,
+        },
+    );
+
     fn burned(state: &State, step: u64) -> State {
         State {
             last_step: Some(step),
@@ -227,7 +262,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (home, protected, account, state) = setup(dir.path());
         let mut logins = 0;
-        move_home_copy(&home, &protected, state.clone(), &account, || {
+        move_home_copy(&home, &protected, state.clone(), &account, AT, || {
             // A login through a service that still names the home, once, mid-move.
             if logins == 0 {
                 let locked = home.lock(Create::No).unwrap();
@@ -255,7 +290,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (home, protected, account, state) = setup(dir.path());
         let mut step = 56_000_000;
-        let err = move_home_copy(&home, &protected, state.clone(), &account, || {
+        let err = move_home_copy(&home, &protected, state.clone(), &account, AT, || {
             step += 1;
             let locked = home.lock(Create::No).unwrap();
             locked.write(&burned(&state, step)).unwrap();
@@ -266,5 +301,42 @@ mod tests {
         // `protect` run again replaces.
         let left = Backend::load(&home).unwrap().unwrap();
         assert_eq!(left.last_step, Some(step));
+    }
+
+    #[test]
+    fn a_home_whose_newest_counters_record_is_damaged_moves_covered() {
+        if !geteuid().is_root() {
+            eprintln!("skipped: protected storage must belong to root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (home, protected, account, state) = setup(dir.path());
+        // A login burned a step (the newest record), and that record was then damaged.
+        let lost = AT.0 / 30 + 1;
+        home.lock(Create::No)
+            .unwrap()
+            .write(&burned(&state, lost))
+            .unwrap();
+        let counters = dir.path().join("home/.config/pam-totp/state.toml.counters");
+        let mut bytes = fs::read(&counters).unwrap();
+        let generation = |block: usize| {
+            let at = block * 4096 + 16;
+            u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap())
+        };
+        let newest = usize::from(generation(1) > generation(0));
+        bytes[newest * 4096 + 100] ^= 0x55;
+        fs::write(&counters, bytes).unwrap();
+        let older = Backend::load(&home).unwrap().unwrap();
+        assert!(older.last_step < Some(lost), "the damage is not a fallback");
+        move_home_copy(&home, &protected, older, &account, AT, || {}).unwrap();
+        // The protected copy covers the lost write: every step of the widest window of
+        // now is burned, and the lost write is counted as a failure.
+        let moved = Backend::load(&protected).unwrap().unwrap();
+        assert_eq!(
+            moved.last_step,
+            Some(AT.0 / 30 + u64::from(crate::otp::MAX_WINDOW))
+        );
+        assert_eq!(moved.throttle.failures, 1);
+        assert_eq!(Backend::load(&home).unwrap(), None, "the home copy is gone");
     }
 }
