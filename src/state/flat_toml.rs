@@ -38,8 +38,15 @@ enum Value<'a> {
     Tables(Vec<Table<'a>>),
 }
 
+/// More lines than any file pam-totp writes (100 recovery codes take about 400): the
+/// duplicate-key checks below are quadratic, so a long hand-made file goes to `toml`.
+const MAX_LINES: usize = 1024;
+
 fn parse(text: &str) -> Option<Table<'_>> {
     let body = text.strip_suffix('\n')?;
+    if body.bytes().filter(|&b| b == b'\n').count() >= MAX_LINES {
+        return None;
+    }
     let mut root: Table = Vec::new();
     // Where `key = value` lines go: the root, or the table (or last array entry) at this
     // index of the root.

@@ -110,3 +110,10 @@ fn agrees_with_toml_on_mutations_of_the_sample() {
         "n = 7\ns = \"a$b\"\no = 5\n\n[[list]]\nid = \"x\"\n\n[[list]]\nid = \"y\"\n",
     );
 }
+
+#[test]
+fn a_file_longer_than_any_we_write_goes_to_toml() {
+    let lines = |n: usize| (0..n).map(|i| format!("k{i} = {i}\n")).collect::<String>();
+    assert!(parse(&lines(MAX_LINES)).is_some());
+    assert!(parse(&lines(MAX_LINES + 1)).is_none());
+}
