@@ -76,16 +76,27 @@ fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamResu
         Ok(found) => found,
         Err(code) => return code,
     };
+    // Only this attempt's code may spare an expired-password change its own (a handle
+    // that `login` retries keeps its data).
+    let _ = sys::pam_set_text(pamh, AUTHENTICATED_KEY, "");
     let decision = decide(pamh, &options, &user, flags, login::authenticate);
     log(pamh, decision.priority, &decision.message);
     if let Outcome::Success(_) = decision.outcome {
         // For a password change that follows at once (an expired password): see chauthtok.
         let _ = sys::pam_set_text(pamh, AUTHENTICATED_KEY, &user);
     }
-    // Every failed attempt costs the same few seconds, whichever way it failed: that a
-    // wrong code for an enrolled user takes a locked write must not tell who is enrolled.
+    request_fail_delay(pamh, &options, &decision.outcome);
+    if options.debug {
+        log(pamh, Priority::Debug, &format!("options: {options:?}"));
+    }
+    pam_code(decision.outcome)
+}
+
+/// Every failed attempt costs the same few seconds, whichever way it failed: that a wrong
+/// code for an enrolled user takes a locked write must not tell who is enrolled.
+fn request_fail_delay(pamh: &mut PamHandle, options: &Options, outcome: &Outcome) {
     if !matches!(
-        decision.outcome,
+        outcome,
         Outcome::Success(_) | Outcome::Remembered | Outcome::Ignore
     ) && options.fail_delay_ms > 0
         && let Err(rc) = sys::pam_request_fail_delay(pamh, options.fail_delay_ms * 1000)
@@ -96,10 +107,6 @@ fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamResu
             &format!("cannot request the failure delay: pam_fail_delay returned {rc}"),
         );
     }
-    if options.debug {
-        log(pamh, Priority::Debug, &format!("options: {options:?}"));
-    }
-    pam_code(decision.outcome)
 }
 
 /// The options (module arguments over the config file) and the user, or the PAM code to
@@ -257,6 +264,8 @@ fn prelim_check(
         return (Some(MARK_IGNORED), PamResultCode::PAM_IGNORE);
     }
     if expired && sys::pam_get_text(pamh, AUTHENTICATED_KEY).as_deref() == Some(user) {
+        // Once: a second change in this handle is asked.
+        let _ = sys::pam_set_text(pamh, AUTHENTICATED_KEY, "");
         // The login just accepted (and burned) a code in this handle; asking again would
         // make the person wait for the next one.
         log(
@@ -270,6 +279,8 @@ fn prelim_check(
     }
     let decision = decide(pamh, options, user, flags, login::before_password_change);
     log(pamh, decision.priority, &decision.message);
+    // No failure delay here: libpam applies one only at the end of pam_authenticate. The
+    // per-user throttle bounds the guessing.
     let mark = match decision.outcome {
         Outcome::Success(_) => Some(MARK_PASSED),
         Outcome::Ignore => Some(MARK_IGNORED),

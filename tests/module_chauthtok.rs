@@ -189,3 +189,20 @@ fn an_expired_password_right_after_a_login_with_a_code_is_not_asked_again() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn the_code_of_a_login_spares_only_one_expired_password_change() {
+    let env = TestEnv::new();
+    let alice = enroll(&env, "alice");
+    password_service(&env, "fail_delay=0");
+    let opts = AuthOptions::new().expired_twice();
+    let out = env.authenticate_with("passwd", "alice", &[&alice.current_code()], &opts);
+    assert_eq!(out.code, PAM_SUCCESS, "{out}");
+    // The second change in the handle is asked (and, with no answer left, refused).
+    assert_eq!(
+        out.prompts(),
+        vec![PROMPT.to_string(), PROMPT.to_string()],
+        "{out}"
+    );
+    assert_ne!(out.chauthtok, Some(PAM_SUCCESS), "{out}");
+}

@@ -497,7 +497,7 @@ impl TestEnv {
         if opts.chauthtok {
             cmd.arg("--chauthtok");
         }
-        if opts.expired {
+        for _ in 0..opts.expired {
             cmd.arg("--expired");
         }
         if let Some(uid) = opts.ruid {
@@ -567,7 +567,8 @@ pub struct AuthOptions {
     authtok: Option<String>,
     rhost: Option<String>,
     chauthtok: bool,
-    expired: bool,
+    /// How many times pam_chauthtok(PAM_CHANGE_EXPIRED_AUTHTOK) follows a success.
+    expired: u8,
     ruid: Option<u32>,
     env: Vec<(OsString, OsString)>,
     timeout: Duration,
@@ -586,7 +587,7 @@ impl AuthOptions {
             authtok: None,
             rhost: None,
             chauthtok: false,
-            expired: false,
+            expired: 0,
             ruid: None,
             env: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
@@ -627,7 +628,14 @@ impl AuthOptions {
     /// After a successful pam_authenticate, pam_chauthtok(PAM_CHANGE_EXPIRED_AUTHTOK) on
     /// the same handle (an expired password); its code is the outcome's `chauthtok`.
     pub fn expired(mut self) -> Self {
-        self.expired = true;
+        self.expired = 1;
+        self
+    }
+
+    /// As [`AuthOptions::expired`], twice on the same handle; the outcome's `chauthtok` is
+    /// the second change's code.
+    pub fn expired_twice(mut self) -> Self {
+        self.expired = 2;
         self
     }
 

@@ -9,7 +9,8 @@
  * --ruid UID (as root) makes UID the real user id, the effective one staying root (as in
  * setuid passwd run by that user); --expired calls, after a successful
  * pam_authenticate, pam_chauthtok(PAM_CHANGE_EXPIRED_AUTHTOK) on the same handle (as
- * sshd and login do for an expired password), its code in "CHAUTHTOK <code>".
+ * sshd and login do for an expired password), its code in "CHAUTHTOK <code>"; given
+ * twice, it is called twice on the handle, the second call's code printed.
  *
  * Drives the real libpam (normally under LD_PRELOAD=libpam_wrapper.so) through
  * pam_start -> pam_authenticate -> [pam_setcred] -> pam_end and prints a
@@ -241,7 +242,7 @@ int main(int argc, char **argv)
 		} else if (strcmp(argv[i], "--chauthtok") == 0) {
 			chauthtok = 1;
 		} else if (strcmp(argv[i], "--expired") == 0) {
-			expired = 1;
+			expired++;
 		} else if (strcmp(argv[i], "--ruid") == 0) {
 			if (i + 1 >= argc) {
 				usage();
@@ -306,7 +307,9 @@ int main(int argc, char **argv)
 
 	auth_rc = chauthtok ? pam_chauthtok(pamh, 0) : pam_authenticate(pamh, 0);
 	if (expired && !chauthtok && auth_rc == PAM_SUCCESS) {
-		expired_rc = pam_chauthtok(pamh, PAM_CHANGE_EXPIRED_AUTHTOK);
+		for (int n = 0; n < expired; n++) {
+			expired_rc = pam_chauthtok(pamh, PAM_CHANGE_EXPIRED_AUTHTOK);
+		}
 	}
 
 	if (setcred && auth_rc == PAM_SUCCESS) {
