@@ -914,7 +914,16 @@ passwd_changed() { # USER CODE CURRENT NEW
     assert_eq "$after" "$(perl -e 'print crypt($ARGV[0], $ARGV[1])' "$4" "$after")" \
         "crypt(new password, stored hash)"
 }
-if [[ $PLUMBING == 0 ]]; then
+# The bind mount needs a private mount namespace, which a container without CAP_SYS_ADMIN
+# (tests/container/run.sh) does not give: there the cases are skipped, never the system's
+# /etc/pam.d/passwd edited; the run on the host covers them.
+PASSWD_SKIP=""
+if [[ $PLUMBING != 0 ]]; then
+    PASSWD_SKIP="the plumbing stand-in has no password-change hook"
+elif ! unshare -m true 2>/dev/null; then
+    PASSWD_SKIP="no private mount namespace here (unshare -m is not permitted, as in a container without CAP_SYS_ADMIN)"
+fi
+if [[ -z $PASSWD_SKIP ]]; then
     PW_E=${PASSWORD[$U_ERIN]}
     PW_E_NEW=$(random_password)
     fresh_step 10
@@ -932,7 +941,7 @@ else
     for n in "passwd: wrong code -> refused before pam_unix, password unchanged" \
         "passwd: right code + current password -> the new password is stored" \
         "passwd: the same code again (replay) -> refused, password unchanged"; do
-        skip "$n" "the plumbing stand-in has no password-change hook"
+        skip "$n" "$PASSWD_SKIP"
     done
 fi
 
