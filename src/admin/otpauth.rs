@@ -26,27 +26,19 @@ impl Enrollment {
     ///
     /// HOTP: `otpauth://hotp/…&digits=…&counter=N`, N the next counter.
     pub fn otpauth_uri(&self, issuer: &str, label: &str) -> Zeroizing<String> {
-        if self.kind() == Kind::Hotp {
-            return Zeroizing::new(format!(
-                "otpauth://hotp/{}:{}?secret={}&issuer={}&algorithm={}&digits={}&counter={}",
-                url_encode(issuer),
-                url_encode(label),
-                self.secret().expose(),
-                url_encode(issuer),
-                self.algorithm().as_str(),
-                self.digits(),
-                self.hotp_counter()
-            ));
-        }
+        // The one field that differs: where the next code comes from.
+        let (kind, moving_factor) = match self.kind() {
+            Kind::Hotp => ("hotp", format!("counter={}", self.hotp_counter())),
+            Kind::Totp => ("totp", format!("period={}", self.period())),
+        };
         Zeroizing::new(format!(
-            "otpauth://totp/{}:{}?secret={}&issuer={}&algorithm={}&digits={}&period={}",
+            "otpauth://{kind}/{}:{}?secret={}&issuer={}&algorithm={}&digits={}&{moving_factor}",
             url_encode(issuer),
             url_encode(label),
             self.secret().expose(),
             url_encode(issuer),
             self.algorithm().as_str(),
             self.digits(),
-            self.period()
         ))
     }
 }
