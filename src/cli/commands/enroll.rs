@@ -78,19 +78,15 @@ pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
             .map_err(|e| CliError::Refused(format!("cannot write JSON: {e}")))?,
         );
         let text = Zeroizing::new(format!("{}\n", object.as_str()));
-        if damaged {
-            keep_damaged(context, &store)?;
-        }
         // Shown before the commit: a secret nobody saw is never enrolled.
-        enrollment.save(
-            actor,
-            &store,
+        save_shown(
+            context,
+            &*store,
+            enrollment,
             &new_codes,
-            Delivery {
-                codes_file: codes_file.as_ref(),
-                show: &mut || out(&text),
-            },
-            now()?,
+            codes_file.as_ref(),
+            damaged,
+            &text,
         )?;
         return Ok(done);
     }
@@ -162,24 +158,47 @@ pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
         "\nNext:\n  - Logins ask for a code once an administrator adds this line to the service's\n    file in /etc/pam.d (for example /etc/pam.d/sshd), after the password line:\n        {PAM_LINE}\n  - `pam-totp status{0}` shows the enrollment; `pam-totp verify{0}` checks a code\n    without using it up.\n",
         for_whom(context)
     );
-    if damaged {
-        keep_damaged(context, &store)?;
-    }
     // Shown before the commit: recovery codes nobody saw are never saved.
-    enrollment.save(
-        actor,
-        &store,
+    save_shown(
+        context,
+        &*store,
+        enrollment,
         &new_codes,
-        Delivery {
-            codes_file: codes_file.as_ref(),
-            show: &mut || out(&text),
-        },
-        now()?,
+        codes_file.as_ref(),
+        damaged,
+        &text,
     )?;
     Ok(done)
 }
 
 /// Keeps the damaged state aside before the new enrollment replaces it, and says so.
+/// Keeps a damaged state aside (root replacing it), then saves `enrollment`: `text` is
+/// shown, and the codes file written, before the store commits.
+fn save_shown(
+    context: &Context,
+    store: &dyn pam_totp::store::Store,
+    enrollment: Enrollment,
+    new_codes: &NewCodes,
+    codes_file: Option<&CodesFile>,
+    damaged: bool,
+    text: &str,
+) -> Result<(), CliError> {
+    if damaged {
+        keep_damaged(context, store)?;
+    }
+    enrollment.save(
+        &context.actor,
+        store,
+        new_codes,
+        Delivery {
+            codes_file,
+            show: &mut || out(text),
+        },
+        now()?,
+    )?;
+    Ok(())
+}
+
 fn keep_damaged(context: &Context, store: &dyn pam_totp::store::Store) -> Result<(), CliError> {
     if let Some(path) = admin::set_aside_damaged(&context.actor, store, now()?, false)? {
         note(&super::damaged_kept(&path))?;
