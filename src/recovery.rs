@@ -28,8 +28,17 @@ pub(crate) const MAX_SHARED_ID: usize = 2;
 
 /// Argon2id cost for new recovery codes (OWASP's 19 MiB, 2 passes, 1 lane). The codes carry
 /// 79 random bits, so the hash guards against offline guessing with room to spare.
+#[cfg(not(fuzzing))]
 const ARGON2_M_KIB: u32 = 19 * 1024;
+#[cfg(not(fuzzing))]
 const ARGON2_T: u32 = 2;
+/// Under cargo-fuzz only (`--cfg fuzzing`, never a product build): argon2's cheapest cost,
+/// so the `login` target spends its time in the login, not in the decoy hash of an unknown
+/// id. Same code path, only these numbers differ (fuzz/README.md).
+#[cfg(fuzzing)]
+const ARGON2_M_KIB: u32 = 8;
+#[cfg(fuzzing)]
+const ARGON2_T: u32 = 1;
 const ARGON2_P: u32 = 1;
 const ARGON2_OUTPUT: usize = 32;
 /// The most a state file may ask for: a hostile file must not make a login allocate
@@ -320,6 +329,26 @@ mod tests {
         );
         let wrong = SecretString::new("11111111".into());
         assert_eq!(verify_recovery_code(&stored, &id, &wrong).unwrap(), None);
+    }
+
+    /// The cost of new hashes and of the unknown-id decoy, as a product build has it (the
+    /// fuzz build alone, `--cfg fuzzing`, lowers it; unit tests never build with that).
+    #[test]
+    fn argon2_cost_is_owasps_19_mib_two_passes_one_lane() {
+        assert_eq!(
+            (ARGON2_M_KIB, ARGON2_T, ARGON2_P, ARGON2_OUTPUT),
+            (19 * 1024, 2, 1, 32)
+        );
+        let params = argon2().unwrap().params().clone();
+        assert_eq!(
+            (
+                params.m_cost(),
+                params.t_cost(),
+                params.p_cost(),
+                params.output_len()
+            ),
+            (19 * 1024, 2, 1, Some(32))
+        );
     }
 
     #[test]
