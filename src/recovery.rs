@@ -3,9 +3,10 @@
 
 use crate::error::{Error, Result};
 use crate::secret::{SecretString, random_bytes};
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::{Argon2, Params};
+use crate::sys::MappedBlocks;
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Params, Version};
+use zeroize::Zeroizing;
 
 /// Recovery-code alphabet: no 0/O, 1/I/L, so a code read off paper is typed right.
 pub const RECOVERY_ALPHABET: &[u8; 31] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
@@ -143,19 +144,41 @@ fn format_recovery_code(code: &SecretString) -> SecretString {
 fn argon2() -> Result<Argon2<'static>> {
     let params = Params::new(ARGON2_M_KIB, ARGON2_T, ARGON2_P, Some(ARGON2_OUTPUT))
         .map_err(|e| Error::Internal(format!("argon2 parameters: {e}")))?;
-    Ok(Argon2::new(
-        argon2::Algorithm::Argon2id,
-        argon2::Version::V0x13,
-        params,
-    ))
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
 fn hash_recovery_code(code: &SecretString) -> Result<String> {
     let salt = random_bytes::<16>().map_err(|e| Error::Internal(format!("random: {e}")))?;
-    argon2()?
-        .hash_password_with_salt(code.expose().as_bytes(), salt.as_ref())
-        .map(|hash| hash.to_string())
-        .map_err(|e| Error::Internal(format!("argon2: {e}")))
+    let argon2 = argon2()?;
+    let mut out = Zeroizing::new([0u8; ARGON2_OUTPUT]);
+    if !hash_into(&argon2, code, salt.as_ref(), &mut out[..])? {
+        return Err(Error::Internal("argon2: hashing failed".into()));
+    }
+    let phc = |e: argon2::password_hash::phc::Error| Error::Internal(format!("argon2: {e}"));
+    let hash = PasswordHash {
+        algorithm: ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(argon2.params())
+            .map_err(|e| Error::Internal(format!("argon2: {e}")))?,
+        salt: Some(Salt::new(salt.as_ref()).map_err(phc)?),
+        hash: Some(Output::new(&out[..]).map_err(phc)?),
+    };
+    Ok(hash.to_string())
+}
+
+/// argon2 of `code` with `salt` into `out`, its working memory (19 MiB at our cost) from a
+/// mapping of its own ([`MappedBlocks`]) rather than the heap. `Ok(false)` when argon2
+/// refuses the inputs (a stored salt too short, say): no hash, so no match.
+fn hash_into(
+    argon2: &Argon2<'_>,
+    code: &SecretString,
+    salt: &[u8],
+    out: &mut [u8],
+) -> Result<bool> {
+    let mut blocks = MappedBlocks::new(argon2.params().block_count())?;
+    Ok(argon2
+        .hash_password_into_with_memory(code.expose().as_bytes(), salt, out, &mut blocks)
+        .is_ok())
 }
 
 /// Checks that a stored hash is argon2id with parameters under our caps, cheaply: every
@@ -252,20 +275,40 @@ pub(crate) fn verify_recovery_code(
         .peekable();
     if candidates.peek().is_none() {
         // Unknown id: pay the same cost as a real check.
-        let salt = [0u8; 16];
-        let _ = argon2()?.hash_password_with_salt(code.expose().as_bytes(), &salt);
+        let mut out = Zeroizing::new([0u8; ARGON2_OUTPUT]);
+        // Its result means nothing; only a failure to map the memory is an error.
+        let _ = hash_into(&argon2()?, code, &[0u8; 16], &mut out[..])?;
         return Ok(None);
     }
     for (index, stored) in candidates {
         let hash = parse_capped(&stored.hash).map_err(Error::Internal)?;
-        if Argon2::default()
-            .verify_password(code.expose().as_bytes(), &hash)
-            .is_ok()
-        {
+        if matches_hash(code, &hash)? {
             return Ok(Some(index));
         }
     }
     Ok(None)
+}
+
+/// Whether `code` hashes to `hash` (argon2id, capped by [`parse_capped`]), compared in
+/// constant time.
+fn matches_hash(code: &SecretString, hash: &PasswordHash) -> Result<bool> {
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return Ok(false);
+    };
+    // As argon2's own verification reads them: no version is 0x13; one it does not know,
+    // or parameters it refuses, hash to nothing, so match nothing.
+    let version = match hash.version.map(Version::try_from) {
+        None => Version::V0x13,
+        Some(Ok(version)) => version,
+        Some(Err(_)) => return Ok(false),
+    };
+    let Ok(params) = Params::try_from(hash) else {
+        return Ok(false);
+    };
+    let mut out = Zeroizing::new(vec![0u8; expected.len()]);
+    let argon2 = Argon2::new(Algorithm::Argon2id, version, params);
+    Ok(hash_into(&argon2, code, &salt[..], &mut out)?
+        && constant_time_eq::constant_time_eq(&out, expected.as_bytes()))
 }
 
 #[cfg(test)]
@@ -349,6 +392,59 @@ mod tests {
             ),
             (19 * 1024, 2, 1, Some(32))
         );
+    }
+
+    /// The hash in our own mapping is argon2's: the same bytes as the library's heap
+    /// path, a PHC string the library verifies, and the library's strings verify here.
+    #[test]
+    fn hashes_in_the_mapped_memory_are_the_librarys() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let code = SecretString::new("ABCDEFGHJKMNPQRSTUVW".into());
+        let cheap = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(64, 1, 1, Some(32)).unwrap(),
+        );
+        let (mut ours, mut theirs) = ([0u8; 32], [0u8; 32]);
+        assert!(hash_into(&cheap, &code, b"saltsaltsaltsalt", &mut ours).unwrap());
+        cheap
+            .hash_password_into(code.expose().as_bytes(), b"saltsaltsaltsalt", &mut theirs)
+            .unwrap();
+        assert_eq!(ours, theirs);
+        // A salt argon2 refuses: no hash, so no match (as the library's verification).
+        assert!(!hash_into(&cheap, &code, b"short", &mut ours).unwrap());
+
+        let ours = hash_recovery_code(&code).unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(code.expose().as_bytes(), &parsed)
+                .is_ok()
+        );
+        let theirs = cheap
+            .hash_password_with_salt(code.expose().as_bytes(), b"saltsaltsaltsalt")
+            .unwrap();
+        assert!(matches_hash(&code, &theirs).unwrap());
+        let wrong = SecretString::new("ABCDEFGHJKMNPQRSTUVX".into());
+        assert!(!matches_hash(&wrong, &theirs).unwrap());
+        assert!(!matches_hash(&wrong, &parsed).unwrap());
+        // A hash without a version field is argon2 0x13, as the library reads it.
+        let unversioned = theirs.to_string().replace("$v=19", "");
+        let unversioned = PasswordHash::new(&unversioned).unwrap();
+        assert_eq!(unversioned.version, None);
+        assert!(matches_hash(&code, &unversioned).unwrap());
+    }
+
+    #[test]
+    fn argon2_memory_is_a_zeroed_writable_mapping_of_the_size_asked() {
+        assert!(MappedBlocks::new(0).is_err());
+        assert!(MappedBlocks::new(usize::MAX).is_err());
+        let mut blocks = MappedBlocks::new(19 * 1024).unwrap();
+        let slice = blocks.as_mut();
+        assert_eq!(slice.len(), 19 * 1024);
+        assert!(slice.iter().all(|b| b.as_ref().iter().all(|&w| w == 0)));
+        slice[19 * 1024 - 1].as_mut()[127] = u64::MAX;
+        assert_eq!(blocks.as_mut()[19 * 1024 - 1].as_ref()[127], u64::MAX);
     }
 
     #[test]

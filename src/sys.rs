@@ -4,6 +4,11 @@
 use pam::module::PamHandle;
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::io;
+use std::ptr::NonNull;
+
+use crate::error::Error;
+use argon2::Block;
+use zeroize::Zeroize;
 
 const PAM_AUTHTOK: c_int = 6;
 
@@ -317,4 +322,69 @@ pub fn terminal_columns(fd: std::os::fd::BorrowedFd<'_>) -> Option<u16> {
     // live, writable winsize of ours; the descriptor is borrowed, so open for the call.
     let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut size) };
     (rc == 0 && size.ws_col > 0).then_some(size.ws_col)
+}
+
+/// argon2's working memory in an anonymous mapping, wiped and unmapped when dropped. From
+/// the heap, glibc keeps a freed 19 MiB buffer once its dynamic mmap threshold has risen
+/// past it, and a long-lived process that checks many codes (a PAM host serving many
+/// logins) sees its heap grow and fragment (fuzz/README.md); a mapping goes back to the
+/// kernel at once. For [`crate::recovery`].
+pub(crate) struct MappedBlocks {
+    blocks: NonNull<Block>,
+    len: usize,
+}
+
+impl MappedBlocks {
+    pub(crate) fn new(len: usize) -> crate::error::Result<MappedBlocks> {
+        let bytes = len
+            .checked_mul(size_of::<Block>())
+            .filter(|&bytes| bytes > 0)
+            .ok_or_else(|| Error::Internal(format!("argon2: {len} blocks")))?;
+        // SAFETY: a new private anonymous mapping where the kernel chooses: it aliases no
+        // memory of ours, and `Drop` unmaps it exactly once. Its pages read as zeroes.
+        let mapped = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if mapped == libc::MAP_FAILED {
+            let e = io::Error::last_os_error();
+            return Err(Error::Internal(format!(
+                "argon2: cannot map {} KiB of memory: {e}",
+                bytes / 1024
+            )));
+        }
+        let blocks = NonNull::new(mapped.cast::<Block>())
+            .ok_or_else(|| Error::Internal("argon2: mmap returned null".into()))?;
+        Ok(MappedBlocks { blocks, len })
+    }
+}
+
+impl AsMut<[Block]> for MappedBlocks {
+    fn as_mut(&mut self) -> &mut [Block] {
+        // SAFETY: `blocks` points at a live mapping of `len` blocks (readable, writable,
+        // page-aligned, so aligned for `Block`), zero-filled or written as blocks since,
+        // and all-zero bytes are a valid `Block` (an array of u64). `&mut self` makes the
+        // slice the only access to it while it lives.
+        unsafe { std::slice::from_raw_parts_mut(self.blocks.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for MappedBlocks {
+    fn drop(&mut self) {
+        // The blocks are derived from the code: wiped before the pages go back.
+        for block in self.as_mut() {
+            block.zeroize();
+        }
+        // SAFETY: the mapping made in `new`, of this size, unmapped once; the slices
+        // handed out by `as_mut` borrowed `self` and are gone.
+        unsafe {
+            libc::munmap(self.blocks.as_ptr().cast(), self.len * size_of::<Block>());
+        }
+    }
 }
