@@ -4,6 +4,7 @@
 //! failures come from a real NSS module (`tests/harness/c/nss_failing.c`) that nss_wrapper
 //! loads beside its passwd file, so the lookups go through getpwnam_r/getpwuid_r as in
 //! production.
+#![allow(clippy::disallowed_methods)] // the shared fixtures read the clock; the library may not
 
 mod common;
 mod fixtures;
@@ -64,7 +65,10 @@ fn a_passwd_database_that_cannot_answer_denies_the_login_even_with_nullok() {
         // An error, not "no such user": an unknown user would be prompted and get
         // PAM_AUTH_ERR, a stack's `authinfo_unavail=...` is the admin's to decide.
         assert_eq!(out.code, PAM_AUTHINFO_UNAVAIL, "{service}: {out}");
-        assert!(out.prompts().is_empty(), "{service}: asked for a code: {out}");
+        assert!(
+            out.prompts().is_empty(),
+            "{service}: asked for a code: {out}"
+        );
         let lines = module_lines(&env);
         assert_eq!(lines.len(), 1, "{service}: one log line: {lines:#?}");
         let line = &lines[0];
@@ -93,7 +97,11 @@ fn a_passwd_database_reporting_enoent_means_an_unknown_user() {
             "{service}: {}",
             lines[0]
         );
-        assert!(!lines[0].contains("passwd database"), "{service}: {}", lines[0]);
+        assert!(
+            !lines[0].contains("passwd database"),
+            "{service}: {}",
+            lines[0]
+        );
     }
 }
 
