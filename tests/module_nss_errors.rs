@@ -153,3 +153,42 @@ fn the_cli_says_the_caller_has_no_entry_when_the_database_reports_enoent() {
     );
     assert!(!stderr.contains("EIO"), "{stderr}");
 }
+
+/// `protect --all-users` lists the names with `getent passwd` (the system's database) and
+/// looks each one up; one whose lookup fails is a failure to report (exit 1, named), never
+/// a user skipped in silence while the run says every enrollment was moved. Root only.
+#[test]
+fn protect_all_users_reports_a_user_whose_lookup_fails() {
+    if !is_root() {
+        eprintln!("SKIPPED: protect --all-users needs root");
+        return;
+    }
+    let env = TestEnv::new();
+    let config = empty_config(&env);
+    // Root (the caller) is in the passwd file, with a home that does not exist: nothing of
+    // the real system is looked at. "daemon", which every Debian system lists, is not, so
+    // nss_wrapper asks the failing module for it.
+    let home = env.root().join("home/root");
+    std::fs::write(
+        env.passwd_path(),
+        format!("root:x:0:0:root:{}:/bin/sh\n", home.display()),
+    )
+    .unwrap();
+    let mut cmd: Command = env.command(env!("CARGO_BIN_EXE_pam-totp"));
+    cmd.arg("--config")
+        .arg(&config)
+        .args(["protect", "--all-users"]);
+    for (k, v) in failing_lookup("NSS_FAILING_NAME", "daemon", "EIO") {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run pam-totp");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("daemon: not moved") && stderr.contains("passwd database"),
+        "{stderr}"
+    );
+}
