@@ -16,7 +16,7 @@ use pam::constants::{
     PAM_TEXT_INFO, PamFlag, PamResultCode,
 };
 use pam::conv::Conv;
-use pam::items::{AuthTok, RHost};
+use pam::items::{AuthTok, RHost, Service};
 use pam::module::{PamHandle, PamHooks};
 use std::ffi::{CStr, CString};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -393,6 +393,14 @@ impl Conversation for PamConversation<'_> {
         // Not UTF-8: no host to remember (the login is then asked for a code).
         match self.pamh.get_item::<RHost>() {
             Ok(Some(rhost)) => rhost.0.to_str().ok().map(str::to_owned),
+            _ => None,
+        }
+    }
+
+    fn service(&mut self) -> Option<String> {
+        // Not UTF-8: no host to remember, as above.
+        match self.pamh.get_item::<Service>() {
+            Ok(Some(service)) => service.0.to_str().ok().map(str::to_owned),
             _ => None,
         }
     }

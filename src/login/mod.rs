@@ -212,12 +212,14 @@ fn decide(
         }
         Err(e) => return Decision::unavailable(user, &e),
     };
-    // Only a login with a remote host (never a local one, sudo, su) and the option on;
-    // throttling was refused above, and `remembers_host` checks it again.
+    // Only a login with a remote host (never a local one, sudo, su) and the option on,
+    // for the service it passed for; throttling was refused above, and `remembers_host`
+    // checks it again.
     let host = match purpose {
-        Purpose::Login if options.grace_period > 0 => {
-            conv.remote_host().as_deref().and_then(RemoteHost::new)
-        }
+        Purpose::Login if options.grace_period > 0 => conv
+            .remote_host()
+            .zip(conv.service())
+            .and_then(|(rhost, service)| RemoteHost::new(&rhost, &service)),
         _ => None,
     };
     if let Some(host) = &host {
