@@ -752,3 +752,42 @@ fn new_recovery_codes_a_new_enrollment_and_disable_forget_every_host() {
     store.remove(Proof::NotNeeded, NOW, policy).unwrap();
     assert_eq!(store.remembers_host(&host, NOW + 1, 600).unwrap(), None);
 }
+
+#[test]
+fn the_decoy_costs_the_hmacs_of_the_dearer_kind_of_check() {
+    use crate::otp::{hmac_count, hotp, totp};
+    let code = SecretString::new(wrong_code());
+    for (window, hotp_window) in [(1, 10), (10, 0), (1, 100), (10, 10), (0, 0)] {
+        let options = Options {
+            window,
+            hotp_window,
+            ..options(&[])
+        };
+        let expected = totp::hmacs_per_check(window).max(hotp::hmacs_per_wrong_code(hotp_window));
+        hmac_count::take();
+        decoy_check(&options, &code, NOW);
+        assert_eq!(
+            hmac_count::take(),
+            expected,
+            "window={window} hotp_window={hotp_window}"
+        );
+    }
+    // With the defaults, an HOTP user's wrong code is the dearer one: 21 HMACs, not 3.
+    assert_eq!(hotp::hmacs_per_wrong_code(options(&[]).hotp_window), 21);
+}
+
+#[test]
+fn an_unknown_user_costs_what_an_hotp_users_wrong_code_costs() {
+    use crate::otp::{hmac_count, hotp};
+    let store = MemoryStore::new(Some(enrolled()));
+    hmac_count::take();
+    let decision = login_at(
+        "mallory",
+        &store,
+        &options(&[]),
+        &|| Ok(NOW),
+        asks(&wrong_code()),
+    );
+    assert_eq!(decision.outcome, Outcome::Denied);
+    assert!(hmac_count::take() >= hotp::hmacs_per_wrong_code(options(&[]).hotp_window));
+}
