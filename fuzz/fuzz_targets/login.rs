@@ -1,7 +1,7 @@
 //! The whole login, as `pam_sm_authenticate` runs it, minus libpam: the input picks the
 //! options (grace_period and hotp_window among them), whether the user exists and is
 //! enrolled (TOTP, or HOTP from a given counter), a run of logins one after another (each
-//! with its own answers, clock step, store failures and PAM_RHOST), and the answers
+//! with its own answers, clock step, store failures, PAM_RHOST and PAM_SERVICE), and the answers
 //! themselves: the right code for a step near now (HOTP: of a counter near the stored
 //! one, within the window or beyond it), a recovery code, arbitrary text, a password with
 //! a code after it, no answer, a failing conversation. The store is a `MemoryStore`
@@ -10,8 +10,8 @@
 //!
 //! Input layout: [flags][window][max_failures][enrolled/user/kind][grace/hotp window/
 //! counter] then, per login, [store failures][seconds to add to the clock][answer count +
-//! rhost + authtok] and per answer [kind][argument][text length][text…]; missing bytes are
-//! zero.
+//! rhost + service + authtok] and per answer [kind][argument][text length][text…]; missing
+//! bytes are zero.
 //!
 //! Asserts: never panics; a code never succeeds twice (an accepted TOTP step is after every
 //! step accepted before; an accepted HOTP counter is above every counter accepted before
@@ -50,25 +50,39 @@ const MAX_LOGINS: usize = 12;
 /// Arbitrary text typed is marked with this, which no log line contains of its own.
 const MARK: &str = "\u{1F511}";
 /// Recovery codes as typed (the id is the first four characters).
-/// PAM_RHOST per login (`None`: the service sets none). The empty one and the over-long
-/// one are never remembered; the others differ from each other by a byte or by case only,
-/// so a match that is not byte for byte would show.
-const RHOSTS: [Option<&str>; 8] = [
-    None,
-    Some(""),
-    Some("192.0.2.1"),
-    Some("192.0.2.10"),
-    Some("host.example"),
-    Some("HOST.example"),
-    Some("192.0.2.1 "),
-    Some(LONG_RHOST),
+/// PAM_RHOST per login (`None`: the service sets none), and whether a host is one to
+/// remember: the empty one, the over-long one and this machine's (loopback, localhost)
+/// never are. The others differ from each other by a byte or by case only, so a match
+/// that is not byte for byte would show. (The table is the target's own, so that the
+/// module's locality rule is checked, not copied.)
+const RHOSTS: [(Option<&str>, bool); 16] = [
+    (None, false),
+    (Some(""), false),
+    (Some("192.0.2.1"), true),
+    (Some("192.0.2.10"), true),
+    (Some("host.example"), true),
+    (Some("HOST.example"), true),
+    (Some("192.0.2.1 "), true),
+    (Some(LONG_RHOST), false),
+    (Some("127.0.0.1"), false),
+    (Some("localhost"), false),
+    (Some("::1"), false),
+    (Some("[::1]"), false),
+    (Some("::ffff:127.0.0.1"), false),
+    (Some("127.1.2.3"), false),
+    (Some("LocalHost."), false),
+    (Some("2001:db8::1"), true),
 ];
+/// 256 bytes, letters and dots only (no digits a code could be found in).
 const LONG_RHOST: &str = concat!(
-    "a123456789.b123456789.c123456789.d123456789.e123456789.f123456789.g123456789.",
-    "h123456789.i123456789.j123456789.k123456789.l123456789.m123456789.n123456789.",
-    "o123456789.p123456789.q123456789.r123456789.s123456789.t123456789.u123456789.",
-    "v123456789.w123456789.x123456789.y123456789.z1"
+    "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz.",
+    "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz.",
+    "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz.",
+    "abcdefghijklmnopqrs"
 );
+const _: () = assert!(LONG_RHOST.len() == 256);
+/// PAM_SERVICE per login: a host that passed for one is asked again by the other.
+const SERVICES: [&str; 2] = ["sshd", "sudo"];
 const GRACE: [u32; 4] = [0, 30, 90, 600];
 const HOTP_WINDOWS: [u32; 4] = [0, 1, 3, 10];
 /// HOTP counters to start from: small ones, one past u32, and the end of u64 (a counter of
@@ -152,6 +166,7 @@ struct FuzzConversation {
     answers: VecDeque<Option<String>>,
     authtok: Option<String>,
     rhost: Option<&'static str>,
+    service: &'static str,
     shown: Vec<String>,
     prompts: usize,
 }
@@ -189,6 +204,10 @@ impl Conversation for FuzzConversation {
 
     fn remote_host(&mut self) -> Option<String> {
         self.rhost.map(str::to_owned)
+    }
+
+    fn service(&mut self) -> Option<String> {
+        Some(self.service.to_owned())
     }
 }
 
@@ -323,16 +342,18 @@ fuzz_target!(|data: &[u8]| {
         totp.into_hotp(HOTP_STARTS[usize::from(extra >> 4 & 7)])
     };
     let store = MemoryStore::new((setup & 0x40 == 0).then(|| enrolled.clone()));
-    // The tag each remembered host is stored under (keyed with the secret).
-    let tag =
-        |rhost: &str| RemoteHost::new(rhost).map(|host| host.tag(&enrolled.secret).expect("tag"));
+    // The tag a host is stored under for a service (keyed with the secret), if it is one
+    // to remember.
+    let tag = |rhost: &str, service: &str| {
+        RemoteHost::new(rhost, service).map(|host| host.tag(&enrolled.secret).expect("tag"))
+    };
 
     let mut now = START;
     let mut last_accepted: Option<u64> = None;
     let mut last_hotp: Option<u64> = None;
     let mut used_recovery: HashSet<String> = HashSet::new();
-    // When each PAM_RHOST last passed with a code while grace_period was on.
-    let mut passed: HashMap<&str, u64> = HashMap::new();
+    // When each PAM_RHOST last passed with a code for each service, grace_period on.
+    let mut passed: HashMap<(&str, &str), u64> = HashMap::new();
     for _ in 0..MAX_LOGINS {
         if input.is_empty() {
             break;
@@ -359,7 +380,15 @@ fuzz_target!(|data: &[u8]| {
         }
         now += u64::from(input.byte());
         let counts = input.byte();
-        let rhost = RHOSTS[usize::from(counts >> 2 & 7)];
+        let (rhost, remote) = RHOSTS[usize::from(counts >> 2 & 15)];
+        let service = SERVICES[usize::from(counts >> 6 & 1)];
+        if let Some(rhost) = rhost {
+            assert_eq!(
+                RemoteHost::new(rhost, service).is_some(),
+                remote,
+                "{rhost:?} taken for a host to remember, or not"
+            );
+        }
         let before = store.state();
         let current = before.as_ref().unwrap_or(&enrolled);
         let mut typed = Vec::new();
@@ -375,6 +404,7 @@ fuzz_target!(|data: &[u8]| {
             answers,
             authtok,
             rhost,
+            service,
             shown: Vec::new(),
             prompts: 0,
         };
@@ -414,9 +444,9 @@ fuzz_target!(|data: &[u8]| {
         // A login passes unasked exactly when its host passed with a code within the grace
         // period, the store can be read and the user is not throttled.
         let remembered_host = rhost.filter(|h| {
-            tag(h).is_some()
+            remote
                 && passed
-                    .get(h)
+                    .get(&(*h, service))
                     .is_some_and(|&t| now >= t && now - t < u64::from(options.grace_period))
         });
         let should_pass_unasked = options.grace_period > 0
@@ -431,7 +461,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(
             decision.outcome == Outcome::Remembered,
             should_pass_unasked,
-            "{:?} for rhost {rhost:?} (passed {passed:?}, now {now}, grace {}, failing {failing:?})",
+            "{:?} for rhost {rhost:?} {service} (passed {passed:?}, now {now}, grace {}, failing {failing:?})",
             decision.outcome,
             options.grace_period
         );
@@ -514,10 +544,10 @@ fuzz_target!(|data: &[u8]| {
                 // one to remember), and changes no other host.
                 let mut expected = before.remembered_hosts.clone();
                 if let Some((host, tag)) = rhost
-                    .and_then(|h| Some((h, tag(h)?)))
+                    .and_then(|h| Some((h, tag(h, service)?)))
                     .filter(|_| options.grace_period > 0)
                 {
-                    passed.insert(host, now);
+                    passed.insert((host, service), now);
                     expected.retain(|h| h.rhost_tag != tag);
                     assert!(
                         after
