@@ -513,6 +513,24 @@ mod tests {
     }
 
     #[test]
+    fn a_state_file_is_read_up_to_64_kib_and_refused_above() {
+        let (home, v1, ..) = v1_home();
+        let text = v1.to_toml().unwrap();
+        let padded = |size: usize| {
+            let mut bytes = text.as_bytes().to_vec();
+            bytes.extend_from_slice(b"\n#");
+            bytes.resize(size - 1, b'x');
+            bytes.push(b'\n');
+            std::fs::write(&home.names.path, &bytes).unwrap();
+        };
+        padded(64 * 1024);
+        assert!(matches!(read(&home.fd, &home.names).unwrap(), OnDisk::V1(ref s) if *s == v1));
+        padded(64 * 1024 + 1);
+        let err = read(&home.fd, &home.names).unwrap_err().to_string();
+        assert!(err.contains("larger than 65536 bytes"), "{err}");
+    }
+
+    #[test]
     fn v2_without_its_counters_is_refused_not_fresh() {
         let (home, v1, ..) = v1_home();
         convert_v1(&home.fd, &home.names, &v1).unwrap();

@@ -18,6 +18,8 @@
 //!
 //! Responses: `ok KIND fields…`, `no KIND fields…` (refused) or `error text=…` (failed).
 
+#[cfg(test)]
+mod pins;
 mod request;
 mod response;
 
