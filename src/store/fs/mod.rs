@@ -258,8 +258,8 @@ impl FsStore {
             Parsed::V2(enrollment) => enrollment,
         };
         let counters_path = self.names.path_of(&self.names.counters);
-        let counters = match self.open_counters(dir, access)? {
-            Some(file) => file,
+        let (counters, counters_size) = match self.open_counters(dir, access)? {
+            Some(opened) => opened,
             None => {
                 return Err(Error::corrupt(
                     &counters_path,
@@ -273,7 +273,7 @@ impl FsStore {
             picked: current,
             other_damaged,
         } = self
-            .load_counters(&counters, &enrollment.id)
+            .load_counters(&counters, counters_size, &enrollment.id)
             .map_err(|e| e.into_error(&counters_path))?;
         // An HOTP enrollment without its counter has no replay guard; a TOTP one with a
         // counter is not what this build writes. Either is refused, never guessed at.
@@ -297,8 +297,8 @@ impl FsStore {
     }
 
     /// Opens the counters file beside the state, as checked as the state file itself and
-    /// with one link only; `None` if it does not exist.
-    fn open_counters(&self, dir: &OwnedFd, access: Access) -> Result<Option<File>> {
+    /// with one link only, with its size; `None` if it does not exist.
+    fn open_counters(&self, dir: &OwnedFd, access: Access) -> Result<Option<(File, u64)>> {
         let name = &self.names.counters;
         let path = self.names.path_of(name);
         let opened = match access {
@@ -318,16 +318,18 @@ impl FsStore {
                 path,
             });
         }
-        Ok(Some(File::from(fd)))
+        Ok(Some((File::from(fd), stat.st_size as u64)))
     }
 
-    /// The current record of enrollment `expected` in the counters file.
+    /// The current record of enrollment `expected` in the counters file (`size`: from the
+    /// fstat that checked it).
     fn load_counters(
         &self,
         file: &File,
+        size: u64,
         expected: &EnrollmentId,
     ) -> std::result::Result<Found, CountersError> {
-        let both = counters_file::read_both(file)?;
+        let both = counters_file::read_both(file, size)?;
         self.last_parsed.pick(both, expected)
     }
 }
