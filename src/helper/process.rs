@@ -197,7 +197,13 @@ fn serve(session: &mut Session<'_>, caller: &str) -> ExitCode {
     loop {
         let line = match read_line(&mut input) {
             Ok(Some(line)) => zeroize::Zeroizing::new(line),
-            Ok(None) => return ExitCode::SUCCESS,
+            Ok(None) => {
+                if let Some(what) = session.abandoned() {
+                    helper_syslog(Priority::Notice, &format!("{caller}: {what}"));
+                    return ExitCode::from(EXIT_REFUSED);
+                }
+                return ExitCode::SUCCESS;
+            }
             Err(()) => {
                 helper_syslog(
                     Priority::Notice,
