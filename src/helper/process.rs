@@ -153,7 +153,13 @@ fn run() -> ExitCode {
         );
     }
     let store = match FsStore::for_account(&options, &account) {
-        Ok(store) => store,
+        Ok(store) => {
+            // A repair made on the way is said, as the module's log line says it.
+            let who = caller.clone();
+            store.report_repairs(move |note| {
+                helper_syslog(Priority::Notice, &format!("{who}: repaired {note}"))
+            })
+        }
         Err(e) => return refuse(EXIT_SETUP, &format!("{caller}: {e}")),
     };
     let actor = Actor {
