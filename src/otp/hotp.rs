@@ -34,6 +34,8 @@ pub enum HotpMatch {
 /// The RFC 4226 value of `counter`: HMAC of the 8-byte big-endian counter, dynamic
 /// truncation, the low `digits` decimal digits. The key and the MAC are wiped.
 fn hotp_value(key: &[u8], algorithm: HashAlgorithm, counter: u64) -> Result<u32> {
+    #[cfg(test)]
+    super::hmac_count::add_one();
     fn mac<M: Mac + KeyInit>(key: &[u8], counter: u64) -> Result<Zeroizing<Vec<u8>>> {
         let mut mac = <M as KeyInit>::new_from_slice(key)
             .map_err(|e| Error::Internal(format!("hmac: {e}")))?;
@@ -129,6 +131,21 @@ pub fn find_hotp_counter(
     )
 }
 
+/// How many HMACs [`find_hotp_counter`] computes at most for a wrong code with `window`
+/// (the look-ahead, then the look-back for a replay): what the login's decoy must cost at
+/// least, so that an HOTP user's refusal takes no longer than an unknown user's.
+pub fn hmacs_per_wrong_code(window: u32) -> u64 {
+    u64::from(window.min(MAX_HOTP_WINDOW)) + 1 + REPLAY_LOOKBACK
+}
+
+/// Compares `code` with the codes of `count` counters of `secret`, as a real check does,
+/// and forgets the result: the cost of a check, for the login's decoy.
+pub fn compare_decoy(secret: &SecretString, params: OtpParams, code: &SecretString, count: u64) {
+    if let Ok(key) = key(secret) {
+        let _ = std::hint::black_box(matches_in(&key, params, code, 0, count));
+    }
+}
+
 /// `resync`: the counter of `second`, when `first` and `second` are the codes of two
 /// consecutive counters in `next ..= next + RESYNC_WINDOW`; `None` otherwise. The caller
 /// then stores the result + 1.
@@ -197,6 +214,22 @@ mod tests {
                 "counter {counter}"
             );
         }
+    }
+
+    #[test]
+    fn a_wrong_code_costs_the_counted_hmacs_and_the_decoy_as_many_as_asked() {
+        use crate::otp::hmac_count;
+        let secret = rfc_secret();
+        for window in [0, 1, 10, MAX_HOTP_WINDOW, MAX_HOTP_WINDOW + 5] {
+            hmac_count::take();
+            // From counter 20: the whole look-back is in range ("000000" is no code of
+            // counters 10..=20+window of this seed).
+            let found = find_hotp_counter(&secret, params(6), 20, &code("000000"), window);
+            assert_eq!(found.unwrap(), HotpMatch::NoMatch);
+            assert_eq!(hmac_count::take(), hmacs_per_wrong_code(window), "{window}");
+        }
+        compare_decoy(&secret, params(6), &code("000000"), 37);
+        assert_eq!(hmac_count::take(), 37);
     }
 
     #[test]

@@ -64,7 +64,11 @@ pub fn find_totp_step(
     for step in first..=last {
         let matches = step
             .checked_mul(params.period)
-            .and_then(|time| totp.check(code.expose(), time))
+            .and_then(|time| {
+                #[cfg(test)]
+                super::hmac_count::add_one();
+                totp.check(code.expose(), time)
+            })
             .is_some();
         let is_fresh = last_step.is_none_or(|last_step| step > last_step);
         if matches && is_fresh {
@@ -80,6 +84,12 @@ pub fn find_totp_step(
         (None, true) => TotpMatch::Replayed,
         (None, false) => TotpMatch::NoMatch,
     })
+}
+
+/// How many HMACs [`find_totp_step`] computes for `window` (away from the ends of time):
+/// what the login's decoy must cost at least.
+pub fn hmacs_per_check(window: u32) -> u64 {
+    2 * u64::from(window.min(MAX_WINDOW)) + 1
 }
 
 /// Generates the code for a time (for the CLI's self-check and tests).
@@ -105,6 +115,19 @@ mod tests {
 
     /// RFC 6238 Appendix B: the seeds are the ASCII bytes "1234567890" repeated to 20, 32
     /// and 64 bytes; 8 digits.
+    #[test]
+    fn a_check_costs_the_counted_hmacs() {
+        use crate::otp::hmac_count;
+        let secret = new_secret().unwrap();
+        for window in [0, 1, 3, MAX_WINDOW, MAX_WINDOW + 5] {
+            hmac_count::take();
+            let code = SecretString::new("000000".into());
+            let p = params(HashAlgorithm::SHA1, 6);
+            let _ = find_totp_step(&secret, p, None, &code, 1_700_000_000, window).unwrap();
+            assert_eq!(hmac_count::take(), hmacs_per_check(window), "{window}");
+        }
+    }
+
     #[test]
     fn rfc6238_test_vectors() {
         let sha1 = b"12345678901234567890".to_vec();

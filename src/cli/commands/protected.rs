@@ -289,8 +289,22 @@ pub fn protect(context: &Context, all_users: bool) -> Done {
     let mut moved = 0;
     let mut failed = 0;
     for name in all_user_names()? {
-        let Ok(Some(account)) = Account::by_name(&name) else {
-            continue;
+        // A name that the passwd database cannot look up now is a failure to report, not a
+        // user to skip in silence: the admin would believe every enrollment was moved.
+        let account = match Account::by_name(&name) {
+            Ok(Some(account)) => account,
+            // Listed a moment ago, gone now (removed meanwhile): nothing to move.
+            Ok(None) => continue,
+            Err(e) => {
+                failed += 1;
+                let line = format!(
+                    "{name}: not moved: {}",
+                    messages::Says(&Failure::Library(e))
+                );
+                messages::audit(&context.actor, Priority::Notice, &line);
+                note(&format!("pam-totp: {line}\n"))?;
+                continue;
+            }
         };
         if !is_person(account.uid.as_raw()) {
             continue;
