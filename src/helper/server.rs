@@ -279,10 +279,11 @@ impl<'a> Session<'a> {
                 Err(failure) => self.failure("disable", failure)?,
             },
             Request::RecoveryCodes { code, count } => {
-                let Some(made_for) = self.identity()? else {
+                let Some(state) = self.backend.load()? else {
                     return Ok(self.refused("recovery-codes", Refused::NotEnrolled));
                 };
-                let digits = store.enrolled()?.map_or(0, |e| e.params.digits);
+                let (made_for, digits) = (Identity::of(&state), state.digits);
+                drop(state);
                 // As the CLI's own path: only a code from the app, and a recovery code is
                 // refused unchecked (it would be used up for codes that replace it).
                 if let Entered::Recovery { .. } | Entered::LegacyScratch(_) =
