@@ -62,6 +62,45 @@ pub fn pam_get_text(pamh: &PamHandle, key: &str) -> Option<String> {
     data.to_str().ok().map(str::to_owned)
 }
 
+/// capget(2)'s header and data (linux/capability.h, version 3: two 32-bit words per set).
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+/// The calling thread's effective capability set, as a 64-bit mask (bit N = capability N).
+pub fn thread_effective_capabilities() -> io::Result<u64> {
+    let mut header = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: capget reads the header and writes two CapData (version 3) into live,
+    // properly sized and aligned locals; pid 0 is the calling thread.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &mut header as *mut CapHeader,
+            data.as_mut_ptr(),
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(u64::from(data[0].effective) | (u64::from(data[1].effective) << 32))
+}
+
 /// Sets the supplementary groups of the calling thread only.
 ///
 /// glibc's setgroups() changes every thread of the process (it broadcasts the change); the

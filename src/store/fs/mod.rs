@@ -52,6 +52,23 @@ const LOCK_SUFFIX: &str = ".lock";
 /// logins of one user at once, one argon2 check each under the lock, fit on a loaded machine).
 pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(10);
 
+/// Told what and where, for each repair.
+type Reporter = std::rc::Rc<dyn Fn(&str)>;
+
+/// Who hears of a repair made on the way ([`FsStore::report_repairs`]).
+#[derive(Clone, Default)]
+struct RepairReport(Option<Reporter>);
+
+impl std::fmt::Debug for RepairReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "reported"
+        } else {
+            "unreported"
+        })
+    }
+}
+
 /// A user's state file and the rules for touching it.
 #[derive(Debug, Clone)]
 pub struct FsStore {
@@ -70,6 +87,7 @@ pub struct FsStore {
     /// The state's directory as the read before prompting opened and checked it: the
     /// login's locked read-decide-write then starts from it, one directory walk per login.
     walked: WalkedDir,
+    repairs: RepairReport,
 }
 
 #[derive(Debug, Default)]
@@ -131,7 +149,15 @@ impl FsStore {
             names,
             last_parsed: ParseCache::default(),
             walked: WalkedDir::default(),
+            repairs: RepairReport::default(),
         })
+    }
+
+    /// Tells `report` of every repair an admin change makes on the way (a damaged newest
+    /// counters record rewritten from the older one): what and where, never a secret.
+    pub fn report_repairs(mut self, report: impl Fn(&str) + 'static) -> FsStore {
+        self.repairs = RepairReport(Some(std::rc::Rc::new(report)));
+        self
     }
 
     /// The state file's full path, for messages.
@@ -339,6 +365,12 @@ impl Backend for FsStore {
         &self.path
     }
 
+    fn note_repair(&self, note: &str) {
+        if let Some(report) = &self.repairs.0 {
+            report(note);
+        }
+    }
+
     /// Reads the state without locking (to decide before prompting); `None` if not enrolled.
     fn load(&self) -> Result<Option<State>> {
         // A walk that fails leaves nothing for `lock` to reuse: only a directory that passed
@@ -443,6 +475,7 @@ pub fn read_state_file(path: &Path) -> Result<Option<State>> {
         names,
         last_parsed: ParseCache::default(),
         walked: WalkedDir::default(),
+        repairs: RepairReport::default(),
     };
     store.load()
 }
