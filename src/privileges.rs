@@ -36,7 +36,9 @@ impl Account {
             Ok(user) => Ok(user.map(Account::from)),
             Err(errno) if means_not_found(errno) => Ok(None),
             Err(errno) => Err(Error::Internal(format!(
-                "looking up user {name:?} in the passwd database: {errno}"
+                "looking up user {name:?} in the passwd database: {errno}; fix: check the \
+                 passwd sources in /etc/nsswitch.conf (is sssd or the directory server \
+                 reachable?)"
             ))),
         }
     }
@@ -46,7 +48,9 @@ impl Account {
             Ok(user) => Ok(user.map(Account::from)),
             Err(errno) if means_not_found(errno) => Ok(None),
             Err(errno) => Err(Error::Internal(format!(
-                "looking up uid {uid} in the passwd database: {errno}"
+                "looking up uid {uid} in the passwd database: {errno}; fix: check the \
+                 passwd sources in /etc/nsswitch.conf (is sssd or the directory server \
+                 reachable?)"
             ))),
         }
     }
