@@ -16,7 +16,7 @@ use pam::constants::{
     PAM_TEXT_INFO, PamFlag, PamResultCode,
 };
 use pam::conv::Conv;
-use pam::items::{AuthTok, RHost};
+use pam::items::{AuthTok, RHost, Service};
 use pam::module::{PamHandle, PamHooks};
 use std::ffi::{CStr, CString};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -95,10 +95,8 @@ fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamResu
 /// Every failed attempt costs the same few seconds, whichever way it failed: that a wrong
 /// code for an enrolled user takes a locked write must not tell who is enrolled.
 fn request_fail_delay(pamh: &mut PamHandle, options: &Options, outcome: &Outcome) {
-    if !matches!(
-        outcome,
-        Outcome::Success(_) | Outcome::Remembered | Outcome::Ignore
-    ) && options.fail_delay_ms > 0
+    if is_failure(outcome)
+        && options.fail_delay_ms > 0
         && let Err(rc) = sys::pam_request_fail_delay(pamh, options.fail_delay_ms * 1000)
     {
         log(
@@ -107,6 +105,14 @@ fn request_fail_delay(pamh: &mut PamHandle, options: &Options, outcome: &Outcome
             &format!("cannot request the failure delay: pam_fail_delay returned {rc}"),
         );
     }
+}
+
+/// Whether `outcome` is a failed attempt, which costs the failure delay.
+fn is_failure(outcome: &Outcome) -> bool {
+    !matches!(
+        outcome,
+        Outcome::Success(_) | Outcome::Remembered | Outcome::Ignore
+    )
 }
 
 /// The options (module arguments over the config file) and the user, or the PAM code to
@@ -279,8 +285,15 @@ fn prelim_check(
     }
     let decision = decide(pamh, options, user, flags, login::before_password_change);
     log(pamh, decision.priority, &decision.message);
-    // No failure delay here: libpam applies one only at the end of pam_authenticate. The
-    // per-user throttle bounds the guessing.
+    // libpam waits out pam_fail_delay only at the end of pam_authenticate, never in
+    // pam_chauthtok: without a wait of our own, `passwd` would let a guesser try codes at
+    // once, faster than a login does. The same option and default as a login (the fixed
+    // base, not libpam's jitter around it).
+    if is_failure(&decision.outcome) && options.fail_delay_ms > 0 {
+        std::thread::sleep(std::time::Duration::from_millis(u64::from(
+            options.fail_delay_ms,
+        )));
+    }
     let mark = match decision.outcome {
         Outcome::Success(_) => Some(MARK_PASSED),
         Outcome::Ignore => Some(MARK_IGNORED),
@@ -393,6 +406,14 @@ impl Conversation for PamConversation<'_> {
         // Not UTF-8: no host to remember (the login is then asked for a code).
         match self.pamh.get_item::<RHost>() {
             Ok(Some(rhost)) => rhost.0.to_str().ok().map(str::to_owned),
+            _ => None,
+        }
+    }
+
+    fn service(&mut self) -> Option<String> {
+        // Not UTF-8: no host to remember, as above.
+        match self.pamh.get_item::<Service>() {
+            Ok(Some(service)) => service.0.to_str().ok().map(str::to_owned),
             _ => None,
         }
     }

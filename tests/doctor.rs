@@ -635,3 +635,116 @@ fn the_documented_sshd_setups_pass_doctor() {
         "{finding}"
     );
 }
+
+/// A passwd service whose password stack is `password_lines` (through common-password, as
+/// on Debian).
+fn with_password_stack(tree: &Tree, password_lines: &str) {
+    tree.write("etc/pam.d/common-password", password_lines, 0o644);
+    tree.write("etc/pam.d/passwd", "@include common-password\n", 0o644);
+}
+
+#[test]
+fn the_shipped_password_stacks_pass_doctor() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("pam.d-examples");
+    for example in ["debian/common-password", "rhel/system-auth"] {
+        let tree = Tree::clean();
+        let text = fs::read_to_string(examples.join(example)).unwrap();
+        with_password_stack(&tree, &text);
+        let (code, report) = tree.doctor(&[]);
+        assert_eq!(code, 0, "{example}: {report:#}");
+        let ids: Vec<&str> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|f| f["id"].as_str())
+            .collect();
+        assert!(
+            !ids.iter().any(|id| id.starts_with("pam.password-totp")),
+            "{example}: {report:#}"
+        );
+    }
+}
+
+#[test]
+fn pam_totp_after_pam_unix_in_the_password_stack_is_reported_with_the_fix() {
+    let tree = Tree::clean();
+    with_password_stack(
+        &tree,
+        "password requisite pam_unix.so obscure yescrypt\npassword requisite pam_totp.so\npassword required pam_permit.so\n",
+    );
+    for args in [&[][..], &["--service", "passwd"][..]] {
+        let finding = tree.finding(args, "pam.password-totp-after-password", "warning");
+        assert_eq!(
+            at(&finding),
+            ("/etc/pam.d/common-password".to_owned(), Some(2)),
+            "{args:?}: {finding}"
+        );
+        assert!(
+            finding["what"].as_str().unwrap().contains("after pam_unix"),
+            "{finding}"
+        );
+        let fix = finding["fix"].as_str().unwrap();
+        assert!(
+            fix.contains("password requisite pam_totp.so") && fix.contains("common-password"),
+            "{fix}"
+        );
+    }
+}
+
+#[test]
+fn a_password_line_that_is_not_requisite_or_required_is_reported() {
+    for control in ["sufficient", "optional", "[success=done default=die]"] {
+        let tree = Tree::clean();
+        with_password_stack(
+            &tree,
+            &format!(
+                "password {control} pam_totp.so\npassword [success=1 default=ignore] pam_unix.so obscure yescrypt\npassword requisite pam_deny.so\npassword required pam_permit.so\n"
+            ),
+        );
+        let finding = tree.finding(
+            &["--service", "passwd"],
+            "pam.password-totp-control",
+            "warning",
+        );
+        assert_eq!(
+            at(&finding),
+            ("/etc/pam.d/common-password".to_owned(), Some(1)),
+            "{control}: {finding}"
+        );
+        assert!(
+            finding["fix"]
+                .as_str()
+                .unwrap()
+                .contains("password requisite pam_totp.so"),
+            "{finding}"
+        );
+    }
+    // `required` is accepted as well as `requisite`.
+    let tree = Tree::clean();
+    with_password_stack(
+        &tree,
+        "password required pam_totp.so\npassword [success=1 default=ignore] pam_unix.so obscure yescrypt\npassword requisite pam_deny.so\npassword required pam_permit.so\n",
+    );
+    let (code, report) = tree.doctor(&[]);
+    assert_eq!(code, 0, "{report:#}");
+}
+
+#[test]
+fn a_sufficient_module_before_pam_totp_in_the_password_stack_skips_the_code() {
+    let tree = Tree::clean();
+    with_password_stack(
+        &tree,
+        "password sufficient pam_sss.so\npassword requisite pam_totp.so\npassword required pam_permit.so\n",
+    );
+    // pam_sss is a password module too: it is named both as coming first and as the skip.
+    let finding = tree.finding(&[], "pam.password-totp-not-enforced", "error");
+    assert_eq!(
+        at(&finding),
+        ("/etc/pam.d/common-password".to_owned(), Some(1)),
+        "{finding}"
+    );
+    assert!(
+        finding["what"].as_str().unwrap().contains("pam_sss"),
+        "{finding}"
+    );
+}

@@ -41,9 +41,14 @@ fn state_files(alice: &Enrolled) -> Vec<(PathBuf, Vec<u8>)> {
 
 /// alice, enrolled, who just logged in from HOST with a code (service "ssh").
 fn logged_in_from_host(env: &TestEnv, args: &str) -> Enrolled {
+    logged_in_from(env, HOST, args)
+}
+
+/// alice, enrolled, who just logged in from `rhost` with a code (service "ssh").
+fn logged_in_from(env: &TestEnv, rhost: &str, args: &str) -> Enrolled {
     let alice = enroll(env, "alice");
     totp_service(env, "ssh", args);
-    let out = env.authenticate_with("ssh", "alice", &[&alice.current_code()], &from(HOST));
+    let out = env.authenticate_with("ssh", "alice", &[&alice.current_code()], &from(rhost));
     assert_eq!(out.code, PAM_SUCCESS, "{out}");
     assert!(
         counters_path(&alice).exists(),
@@ -83,6 +88,35 @@ fn another_host_and_a_login_without_rhost_are_asked() {
         let out = env.authenticate_with("ssh", "alice", &[&wrong_code(&alice)], &opts);
         assert_eq!(out.code, PAM_AUTH_ERR, "{out}");
         assert_eq!(out.prompts(), vec![PROMPT.to_string()], "{out}");
+    }
+}
+
+#[test]
+fn a_host_remembered_for_one_service_is_asked_by_another() {
+    let env = TestEnv::new();
+    let alice = logged_in_from_host(&env, "grace_period=600");
+    totp_service(&env, "sudo", "grace_period=600");
+    let out = env.authenticate_with("sudo", "alice", &[&wrong_code(&alice)], &from(HOST));
+    assert_eq!(out.code, PAM_AUTH_ERR, "{out}");
+    assert_eq!(out.prompts(), vec![PROMPT.to_string()], "{out}");
+    // And the service it passed for still lets it through.
+    let out = env.authenticate_with("ssh", "alice", &[], &from(HOST));
+    assert_eq!(out.code, PAM_SUCCESS, "{out}");
+    assert!(out.prompts().is_empty(), "{out}");
+}
+
+#[test]
+fn a_loopback_or_localhost_rhost_is_asked_every_time() {
+    for rhost in ["127.0.0.1", "::1", "localhost", "::ffff:127.0.0.1"] {
+        let env = TestEnv::new();
+        let alice = logged_in_from(&env, rhost, "grace_period=600");
+        assert!(
+            alice.state().remembered_hosts.is_empty(),
+            "{rhost} was remembered"
+        );
+        let out = env.authenticate_with("ssh", "alice", &[&wrong_code(&alice)], &from(rhost));
+        assert_eq!(out.code, PAM_AUTH_ERR, "{rhost}: {out}");
+        assert_eq!(out.prompts(), vec![PROMPT.to_string()], "{rhost}: {out}");
     }
 }
 

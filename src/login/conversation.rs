@@ -22,6 +22,11 @@ pub trait Conversation {
     fn remote_host(&mut self) -> Option<String> {
         None
     }
+    /// The service the login is for (PAM_SERVICE: `sshd`, `sudo`), if known; a remembered
+    /// host is remembered for one service. `None`: no host is remembered.
+    fn service(&mut self) -> Option<String> {
+        None
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +64,7 @@ mod scripted {
         script: VecDeque<Exchange>,
         authtok: Option<String>,
         rhost: Option<String>,
+        service: Option<String>,
     }
 
     impl ScriptedConversation {
@@ -75,6 +81,12 @@ mod scripted {
         /// PAM_RHOST as the service set it.
         pub fn with_rhost(mut self, rhost: &str) -> Self {
             self.rhost = Some(rhost.to_owned());
+            self
+        }
+
+        /// PAM_SERVICE as the application set it.
+        pub fn with_service(mut self, service: &str) -> Self {
+            self.service = Some(service.to_owned());
             self
         }
 
@@ -154,6 +166,10 @@ mod scripted {
 
         fn remote_host(&mut self) -> Option<String> {
             self.rhost.clone()
+        }
+
+        fn service(&mut self) -> Option<String> {
+            self.service.clone()
         }
     }
 

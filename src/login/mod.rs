@@ -15,6 +15,7 @@ use crate::input::split_forwarded;
 use crate::log::Priority;
 use crate::otp::totp::find_totp_step;
 use crate::otp::{HashAlgorithm, OtpParams};
+use crate::otp::{hotp, totp};
 use crate::policy::{CountFailure, Policy, Verdict};
 use crate::privileges::{Account, Accounts};
 use crate::secret::SecretString;
@@ -212,12 +213,14 @@ fn decide(
         }
         Err(e) => return Decision::unavailable(user, &e),
     };
-    // Only a login with a remote host (never a local one, sudo, su) and the option on;
-    // throttling was refused above, and `remembers_host` checks it again.
+    // Only a login with a remote host (never a local one, sudo, su) and the option on,
+    // for the service it passed for; throttling was refused above, and `remembers_host`
+    // checks it again.
     let host = match purpose {
-        Purpose::Login if options.grace_period > 0 => {
-            conv.remote_host().as_deref().and_then(RemoteHost::new)
-        }
+        Purpose::Login if options.grace_period > 0 => conv
+            .remote_host()
+            .zip(conv.service())
+            .and_then(|(rhost, service)| RemoteHost::new(&rhost, &service)),
         _ => None,
     };
     if let Some(host) = &host {
@@ -280,9 +283,12 @@ fn ask_anyway(options: &Options, conv: &mut dyn Conversation, now: u64) {
     }
 }
 
-/// The TOTP comparison of a real check, against a secret nobody has: its result is
-/// meaningless and ignored. The locked write of a real failure is not imitated: writing
-/// files for unknown users would be worse; libpam's failure delay covers that difference.
+/// The comparison of a real check, against a secret nobody has: its result is meaningless
+/// and ignored. It costs the HMACs of the dearer kind of check, a TOTP window or an HOTP
+/// look-ahead (and look-back), so that the time taken tells neither whether the user exists
+/// nor which kind a real enrollment would be. The locked write of a real failure is not
+/// imitated: writing files for unknown users would be worse; libpam's failure delay covers
+/// that difference.
 fn decoy_check(options: &Options, code: &SecretString, now: u64) {
     const DECOY_SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
     let params = OtpParams {
@@ -299,6 +305,9 @@ fn decoy_check(options: &Options, code: &SecretString, now: u64) {
         now,
         options.window,
     ));
+    let totp_cost = totp::hmacs_per_check(options.window);
+    let hotp_cost = hotp::hmacs_per_wrong_code(options.hotp_window);
+    hotp::compare_decoy(&secret, params, code, hotp_cost.saturating_sub(totp_cost));
 }
 
 /// One answer to check. An earlier module's token tried first (`try_first_pass`) may well

@@ -544,7 +544,9 @@ fn grace(seconds: u32) -> Options {
 }
 
 fn from(rhost: &str) -> ScriptedConversation {
-    ScriptedConversation::new().with_rhost(rhost)
+    ScriptedConversation::new()
+        .with_rhost(rhost)
+        .with_service("sshd")
 }
 
 /// A store where alice logged in from `rhost` with a code at NOW.
@@ -604,6 +606,43 @@ fn another_host_an_empty_rhost_or_no_rhost_is_asked() {
 }
 
 #[test]
+fn a_host_remembered_for_one_service_is_asked_by_another_or_an_unknown_one() {
+    let store = remembered_from("192.0.2.7");
+    let soon = || Ok(NOW + 60);
+    let other_service = ScriptedConversation::new()
+        .with_rhost("192.0.2.7")
+        .with_service("sudo");
+    let no_service = ScriptedConversation::new().with_rhost("192.0.2.7");
+    for conv in [other_service, no_service] {
+        let decision = login_at(
+            "alice",
+            &store,
+            &grace(600),
+            &soon,
+            conv.prompt(DEFAULT_PROMPT, &wrong_code()),
+        );
+        assert_eq!(decision.outcome, Outcome::Denied);
+    }
+}
+
+#[test]
+fn a_local_rhost_is_never_remembered() {
+    for rhost in ["127.0.0.1", "::1", "localhost"] {
+        let store = MemoryStore::new(Some(enrolled()));
+        let decision = login(
+            &store,
+            &grace(600),
+            from(rhost).prompt(DEFAULT_PROMPT, &code_at(NOW)),
+        );
+        assert_eq!(decision.outcome, Outcome::Success(Method::Totp), "{rhost}");
+        assert!(
+            store.state().unwrap().remembered_hosts.is_empty(),
+            "{rhost} remembered"
+        );
+    }
+}
+
+#[test]
 fn grace_period_off_asks_even_a_remembered_host() {
     let store = remembered_from("192.0.2.7");
     let soon = || Ok(NOW + 60);
@@ -626,7 +665,7 @@ fn a_throttled_user_is_refused_even_from_a_remembered_host() {
     let decision = login(&store, &grace(600), from("192.0.2.7").error(THROTTLED));
     assert_eq!(decision.outcome, Outcome::Throttled);
     // And the store's own check refuses too, whatever its caller checked before.
-    let host = RemoteHost::new("192.0.2.7").unwrap();
+    let host = RemoteHost::new("192.0.2.7", "sshd").unwrap();
     assert_eq!(store.remembers_host(&host, NOW, 600).unwrap(), None);
 }
 
@@ -659,7 +698,7 @@ fn a_host_is_stored_as_a_keyed_tag_not_as_its_name() {
     let tag = state.remembered_hosts[0].rhost_tag;
     assert_eq!(
         tag,
-        RemoteHost::new("192.0.2.7")
+        RemoteHost::new("192.0.2.7", "sshd")
             .unwrap()
             .tag(&state.secret)
             .unwrap()
@@ -694,7 +733,7 @@ fn a_password_change_is_always_asked_and_remembers_nothing() {
 fn new_recovery_codes_a_new_enrollment_and_disable_forget_every_host() {
     use crate::store::{NothingBefore, Proof};
     let policy = Policy::from(&options(&[]));
-    let host = RemoteHost::new("192.0.2.7").unwrap();
+    let host = RemoteHost::new("192.0.2.7", "sshd").unwrap();
 
     let store = remembered_from("192.0.2.7");
     let (_, hashes) = recovery::new_recovery_codes(1).unwrap();
@@ -712,4 +751,43 @@ fn new_recovery_codes_a_new_enrollment_and_disable_forget_every_host() {
     let store = remembered_from("192.0.2.7");
     store.remove(Proof::NotNeeded, NOW, policy).unwrap();
     assert_eq!(store.remembers_host(&host, NOW + 1, 600).unwrap(), None);
+}
+
+#[test]
+fn the_decoy_costs_the_hmacs_of_the_dearer_kind_of_check() {
+    use crate::otp::{hmac_count, hotp, totp};
+    let code = SecretString::new(wrong_code());
+    for (window, hotp_window) in [(1, 10), (10, 0), (1, 100), (10, 10), (0, 0)] {
+        let options = Options {
+            window,
+            hotp_window,
+            ..options(&[])
+        };
+        let expected = totp::hmacs_per_check(window).max(hotp::hmacs_per_wrong_code(hotp_window));
+        hmac_count::take();
+        decoy_check(&options, &code, NOW);
+        assert_eq!(
+            hmac_count::take(),
+            expected,
+            "window={window} hotp_window={hotp_window}"
+        );
+    }
+    // With the defaults, an HOTP user's wrong code is the dearer one: 21 HMACs, not 3.
+    assert_eq!(hotp::hmacs_per_wrong_code(options(&[]).hotp_window), 21);
+}
+
+#[test]
+fn an_unknown_user_costs_what_an_hotp_users_wrong_code_costs() {
+    use crate::otp::{hmac_count, hotp};
+    let store = MemoryStore::new(Some(enrolled()));
+    hmac_count::take();
+    let decision = login_at(
+        "mallory",
+        &store,
+        &options(&[]),
+        &|| Ok(NOW),
+        asks(&wrong_code()),
+    );
+    assert_eq!(decision.outcome, Outcome::Denied);
+    assert!(hmac_count::take() >= hotp::hmacs_per_wrong_code(options(&[]).hotp_window));
 }

@@ -25,21 +25,38 @@ pub struct RememberedHost {
     pub time: u64,
 }
 
-/// A login's PAM_RHOST, when there is one worth remembering: not empty, not over
-/// [`MAX_RHOST_LEN`]. Compared byte for byte (no case folding or DNS lookups: the module
-/// trusts no more about the name than the service that set it).
+/// A login's PAM_RHOST and PAM_SERVICE, when the host is one worth remembering: remote
+/// (not loopback, not "localhost"), not empty, not over [`MAX_RHOST_LEN`]. Compared byte for
+/// byte (no case folding or DNS lookups: the module trusts no more about the name than the
+/// service that set it).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoteHost(String);
+pub struct RemoteHost {
+    rhost: String,
+    /// A code typed for one service spares only that service: the `sshd` login of a host
+    /// must not let a later `su` or `sudo` from the same host through unasked.
+    service: String,
+}
 
 impl RemoteHost {
-    /// `None` for an empty or over-long PAM_RHOST: such a login is never remembered and
-    /// never let through unasked.
-    pub fn new(rhost: &str) -> Option<RemoteHost> {
-        (!rhost.is_empty() && rhost.len() <= MAX_RHOST_LEN).then(|| RemoteHost(rhost.to_owned()))
+    /// `None` for an empty, over-long or local PAM_RHOST, or an over-long service: such a
+    /// login is never remembered and never let through unasked.
+    pub fn new(rhost: &str, service: &str) -> Option<RemoteHost> {
+        let remembered = !rhost.is_empty()
+            && rhost.len() <= MAX_RHOST_LEN
+            && service.len() <= MAX_RHOST_LEN
+            && !is_local(rhost);
+        remembered.then(|| RemoteHost {
+            rhost: rhost.to_owned(),
+            service: service.to_owned(),
+        })
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.rhost
+    }
+
+    pub fn service(&self) -> &str {
+        &self.service
     }
 
     /// The tag this host is stored under for the enrollment whose secret is `secret`.
@@ -52,8 +69,41 @@ impl RemoteHost {
         // The label keeps this use of the key apart from every other (TOTP codes, the ids
         // of imported scratch codes).
         mac.update(b"pam-totp remembered host\0");
-        mac.update(self.0.as_bytes());
+        // Each part with its length first, so that no two (service, rhost) pairs feed the
+        // same bytes: ("ab", "c") and ("a", "bc") give different tags.
+        for part in [&self.service, &self.rhost] {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part.as_bytes());
+        }
         Ok(mac.finalize().into_bytes().into())
+    }
+}
+
+/// Whether `rhost` names this machine: a loopback address (127.0.0.0/8, ::1, or 127.x
+/// mapped into IPv6) or "localhost". Every local process shares such a host, so a code
+/// typed by one would spare them all; it is never remembered nor honoured.
+fn is_local(rhost: &str) -> bool {
+    use std::net::IpAddr;
+    // An IPv6 address may carry a zone ("::1%lo"); the zone does not make it remote.
+    let address = rhost.split_once('%').map_or(rhost, |(address, _)| address);
+    // "[::1]" as some services write it.
+    let address = address
+        .strip_prefix('[')
+        .and_then(|a| a.strip_suffix(']'))
+        .unwrap_or(address);
+    match address.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => v4.is_loopback(),
+        Ok(IpAddr::V6(v6)) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Err(_) => {
+            // The names Debian's and RHEL's /etc/hosts give the loopback addresses.
+            let name = rhost.trim_end_matches('.').to_ascii_lowercase();
+            matches!(
+                name.as_str(),
+                "localhost" | "localhost.localdomain" | "ip6-localhost" | "ip6-loopback"
+            ) || name.ends_with(".localhost")
+        }
     }
 }
 
@@ -100,15 +150,62 @@ mod tests {
 
     #[test]
     fn empty_and_over_long_rhosts_are_never_remembered() {
-        assert_eq!(RemoteHost::new(""), None);
-        assert_eq!(RemoteHost::new(&"a".repeat(MAX_RHOST_LEN + 1)), None);
-        assert!(RemoteHost::new(&"a".repeat(MAX_RHOST_LEN)).is_some());
+        assert_eq!(RemoteHost::new("", "sshd"), None);
+        assert_eq!(
+            RemoteHost::new(&"a".repeat(MAX_RHOST_LEN + 1), "sshd"),
+            None
+        );
+        assert!(RemoteHost::new(&"a".repeat(MAX_RHOST_LEN), "sshd").is_some());
+        assert_eq!(RemoteHost::new("a", &"s".repeat(MAX_RHOST_LEN + 1)), None);
+    }
+
+    #[test]
+    fn loopback_and_local_names_are_never_remembered() {
+        for local in [
+            "127.0.0.1",
+            "127.1.2.3",
+            "::1",
+            "[::1]",
+            "::1%lo",
+            "::ffff:127.0.0.1",
+            "0:0:0:0:0:0:0:1",
+            "localhost",
+            "LOCALHOST.",
+            "localhost.localdomain",
+            "ip6-localhost",
+            "ip6-loopback",
+            "foo.localhost",
+        ] {
+            assert_eq!(RemoteHost::new(local, "sshd"), None, "{local}");
+        }
+        for remote in [
+            "192.0.2.7",
+            "128.0.0.1",
+            "::2",
+            "::ffff:192.0.2.7",
+            "2001:db8::1",
+            "localhost.example.com",
+            "mylocalhost",
+            "host.example.org",
+        ] {
+            assert!(RemoteHost::new(remote, "sshd").is_some(), "{remote}");
+        }
+    }
+
+    #[test]
+    fn the_tag_binds_the_service_and_the_parts_cannot_run_into_each_other() {
+        let key = secret("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
+        let tag = |rhost, service| RemoteHost::new(rhost, service).unwrap().tag(&key).unwrap();
+        assert_ne!(tag("192.0.2.7", "sshd"), tag("192.0.2.7", "sudo"));
+        assert_eq!(tag("192.0.2.7", "sshd"), tag("192.0.2.7", "sshd"));
+        // The same bytes split differently between the two parts.
+        assert_ne!(tag("c", "ab"), tag("bc", "a"));
     }
 
     #[test]
     fn the_tag_is_keyed_with_the_secret_and_is_not_a_plain_hash() {
         use sha2::{Digest, Sha256};
-        let host = RemoteHost::new("192.0.2.7").unwrap();
+        let host = RemoteHost::new("192.0.2.7", "sshd").unwrap();
         let a = host
             .tag(&secret("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"))
             .unwrap();
@@ -118,7 +215,7 @@ mod tests {
         assert_ne!(a, b, "another secret gives another tag");
         let plain: [u8; 32] = Sha256::digest(b"192.0.2.7").into();
         assert_ne!(a, plain);
-        let other = RemoteHost::new("192.0.2.8").unwrap();
+        let other = RemoteHost::new("192.0.2.8", "sshd").unwrap();
         assert_ne!(
             a,
             other

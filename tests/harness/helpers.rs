@@ -18,13 +18,16 @@ pub enum Helper {
     PamDriver,
     /// LD_PRELOAD shim that drops LOG_CONS from openlog (the benchmark).
     SyslogNoConsole,
+    /// NSS module whose passwd lookups fail on demand, loaded by nss_wrapper (the tests).
+    NssFailing,
 }
 
-const ALL: [Helper; 4] = [
+const ALL: [Helper; 5] = [
     Helper::PamClient,
     Helper::SyslogCapture,
     Helper::PamDriver,
     Helper::SyslogNoConsole,
+    Helper::NssFailing,
 ];
 
 /// How one helper is compiled: `cc <COMMON_FLAGS> <pre> -o <out> <source> <libs>`.
@@ -65,6 +68,13 @@ impl Helper {
                 pre: &["-shared", "-fPIC"],
                 libs: &["-ldl"],
             },
+            Helper::NssFailing => Recipe {
+                source: "nss_failing.c",
+                // The name glibc's NSS would give a module called "failing".
+                output: "libnss_failing.so.2",
+                pre: &["-shared", "-fPIC"],
+                libs: &[],
+            },
         }
     }
 
@@ -87,7 +97,8 @@ pub fn output_dir() -> PathBuf {
 /// The helper's path, compiled first if its sources changed since the last build (once per
 /// process). The error says which package is missing when that is why cc failed.
 pub fn build(helper: Helper) -> Result<PathBuf, String> {
-    static BUILT: [OnceLock<Result<PathBuf, String>>; 4] = [
+    static BUILT: [OnceLock<Result<PathBuf, String>>; 5] = [
+        OnceLock::new(),
         OnceLock::new(),
         OnceLock::new(),
         OnceLock::new(),

@@ -37,7 +37,9 @@
 //! - `pam_client`: one login, every conversation message printed, parked after pam_start
 //!   so that many can be released at once (the tests);
 //! - `pam_driver`: a plan of many timed logins in one process (the benchmark);
-//! - `syslog_capture.so`, `syslog_no_console.so`: LD_PRELOAD shims.
+//! - `syslog_capture.so`, `syslog_no_console.so`: LD_PRELOAD shims;
+//! - `libnss_failing.so.2`: an NSS module nss_wrapper loads, whose passwd lookups fail on
+//!   demand (the passwd-error tests).
 //!
 //! pam_client and pam_driver stay two programs: the driver's timed loop must do nothing
 //! but pam_start..pam_end (no transcript written per message, no scripted-answer

@@ -36,6 +36,14 @@ fn failure(error: ChangeError, context: &Context, store: &dyn Store) -> Failure 
     }
 }
 
+/// The helper did not save what was just shown.
+fn not_committed(error: ChangeError, context: &Context, store: &dyn Store, left: &str) -> CliError {
+    CliError::Refused(format!(
+        "not saved: {}; {left}",
+        messages::Says(&failure(error, context, store))
+    ))
+}
+
 fn root_only(option: &str) -> CliError {
     CliError::Refused(format!(
         "{option} is not available with protected storage (the state is kept by root); an administrator can use it: pam-totp --user NAME …"
@@ -153,7 +161,7 @@ pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
             }
         };
         match store.confirm_enrollment(&answer, args.recovery_codes) {
-            Ok(Confirmed::Saved(codes)) => break codes,
+            Ok(Confirmed::Matched(codes)) => break codes,
             Ok(Confirmed::NoMatch) if tries < TRIES => note(
                 "That code does not match. Check that the app shows the entry just added, and type the code it shows now.\n",
             )?,
@@ -180,7 +188,12 @@ pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
         text,
         "\nNext:\n  - Logins ask for a code once an administrator adds this line to the service's\n    file in /etc/pam.d (for example /etc/pam.d/sshd), after the password line:\n        {PAM_LINE}\n  - `pam-totp status` shows the enrollment; `pam-totp verify` checks a code\n    without using it up.\n"
     );
-    out(&text)?;
+    // Shown (written and flushed) before the helper saves: codes nobody saw must not be
+    // the only way in.
+    out(&text).map_err(Failure::Output)?;
+    store
+        .commit()
+        .map_err(|e| not_committed(e, context, &store, "nothing was saved"))?;
     // Not messages::enrolled: `shown` is an import only to display the helper's secret.
     Ok(format!(
         "{} ({}, {} digits, {} s period, {} recovery codes; through the helper, confirmed with a code)",
@@ -225,7 +238,16 @@ pub fn recovery_codes(
         actor.target.name
     ));
     codes_text(&mut text, &codes, &actor.target.name);
-    out(&text)?;
+    // Shown before the helper commits them: if they cannot be written, the old codes stay.
+    out(&text).map_err(Failure::Output)?;
+    store.commit().map_err(|e| {
+        not_committed(
+            e,
+            context,
+            &store,
+            "the codes shown above do not work; the old recovery codes still do",
+        )
+    })?;
     Ok(format!(
         "replaced the recovery codes ({} new, through the helper)",
         codes.len()
@@ -267,8 +289,22 @@ pub fn protect(context: &Context, all_users: bool) -> Done {
     let mut moved = 0;
     let mut failed = 0;
     for name in all_user_names()? {
-        let Ok(Some(account)) = Account::by_name(&name) else {
-            continue;
+        // A name that the passwd database cannot look up now is a failure to report, not a
+        // user to skip in silence: the admin would believe every enrollment was moved.
+        let account = match Account::by_name(&name) {
+            Ok(Some(account)) => account,
+            // Listed a moment ago, gone now (removed meanwhile): nothing to move.
+            Ok(None) => continue,
+            Err(e) => {
+                failed += 1;
+                let line = format!(
+                    "{name}: not moved: {}",
+                    messages::Says(&Failure::Library(e))
+                );
+                messages::audit(&context.actor, Priority::Notice, &line);
+                note(&format!("pam-totp: {line}\n"))?;
+                continue;
+            }
         };
         if !is_person(account.uid.as_raw()) {
             continue;

@@ -8,6 +8,7 @@ mod config;
 mod findings;
 mod pam_checks;
 mod pam_stack;
+mod password_checks;
 mod sshd;
 mod storage;
 
@@ -87,8 +88,12 @@ impl Root {
     }
 }
 
-/// Services whose auth stack uses pam_totp, from /etc/pam.d (and the vendor directory).
-fn services_using_totp(root: &Root) -> Vec<String> {
+/// Services whose stack of one type (read by `read`: auth, password) uses pam_totp, from
+/// /etc/pam.d (and the vendor directory).
+fn services_using_totp(
+    root: &Root,
+    read: fn(&Root, &str) -> Option<pam_stack::Stack>,
+) -> Vec<String> {
     let mut names: Vec<String> = ["/etc/pam.d", "/usr/lib/pam.d"]
         .iter()
         .filter_map(|dir| std::fs::read_dir(root.path(Path::new(dir))).ok())
@@ -102,8 +107,7 @@ fn services_using_totp(root: &Root) -> Vec<String> {
     names
         .into_iter()
         .filter(|name| {
-            pam_stack::read(root, name)
-                .is_some_and(|stack| stack.rules().iter().any(|rule| rule.is_totp()))
+            read(root, name).is_some_and(|stack| stack.rules().iter().any(|rule| rule.is_totp()))
         })
         .collect()
 }
@@ -118,7 +122,7 @@ pub fn run(args: &DoctorArgs, user: Option<&str>, config: Option<&Path>) -> Resu
     let services = if named {
         args.service.clone()
     } else {
-        services_using_totp(&root)
+        services_using_totp(&root, pam_stack::read)
     };
     if services.is_empty() {
         found.push(Finding::new(
@@ -162,6 +166,29 @@ pub fn run(args: &DoctorArgs, user: Option<&str>, config: Option<&Path>) -> Resu
         }
         if service == "sshd" {
             sshd_facts = Some(facts);
+        }
+    }
+    // The password stacks: the named services, or every one with pam_totp in it (`passwd`
+    // may have no auth lines at all).
+    let password_services = if named {
+        args.service.clone()
+    } else {
+        services_using_totp(&root, pam_stack::read_password)
+    };
+    let mut password_findings: Vec<Finding> = Vec::new();
+    for service in &password_services {
+        if let Some(stack) = pam_stack::read_password(&root, service) {
+            password_checks::check(service, &stack, &mut password_findings);
+        }
+    }
+    // One line of an included file (common-password, system-auth, itself a file in
+    // /etc/pam.d) is reached from every service that includes it: say it once.
+    let mut seen: Vec<(&str, Option<Location>)> = Vec::new();
+    for finding in password_findings {
+        let key = (finding.id, finding.location.clone());
+        if !seen.contains(&key) {
+            seen.push(key);
+            found.push(finding);
         }
     }
     report.extend(found.drain(..));

@@ -1,8 +1,9 @@
-//! Reading a PAM service's auth stack as libpam does: `/etc/pam.d/SERVICE` (else the
-//! vendor directory `/usr/lib/pam.d`), `#` comments, `\` line continuations, `[...]`
-//! controls and arguments, `@include FILE` (every type), `auth include FILE` (the auth
-//! lines only) and `auth substack FILE` (a nested stack whose `done`/`die` end only it);
-//! then running it on paper for a given set of module results.
+//! Reading a PAM service's auth (or password) stack as libpam does: `/etc/pam.d/SERVICE`
+//! (else the vendor directory `/usr/lib/pam.d`), `#` comments, `\` line continuations,
+//! `[...]` controls and arguments, `@include FILE` (every type), `auth include FILE` (the
+//! auth lines only) and `auth substack FILE` (a nested stack whose `done`/`die` end only
+//! it), the same for `password`; then running it on paper for a given set of module
+//! results.
 
 use super::Root;
 use std::path::{Path, PathBuf};
@@ -88,7 +89,7 @@ impl Control {
     }
 }
 
-/// One `auth` line.
+/// One line of the stack's type (`auth` or `password`).
 #[derive(Debug, Clone)]
 pub(crate) struct Rule {
     pub file: PathBuf,
@@ -181,10 +182,21 @@ pub(crate) fn service_file(root: &Root, service: &str) -> Option<PathBuf> {
 
 /// Reads a service's auth stack. `None` when there is no such service file.
 pub(crate) fn read(root: &Root, service: &str) -> Option<Stack> {
+    read_type(root, service, "auth")
+}
+
+/// Reads a service's password stack (what `pam_chauthtok` runs). `None` when there is no
+/// such service file.
+pub(crate) fn read_password(root: &Root, service: &str) -> Option<Stack> {
+    read_type(root, service, "password")
+}
+
+/// The lines of one module type (`auth`, `password`) of a service's stack.
+fn read_type(root: &Root, service: &str, kind: &str) -> Option<Stack> {
     let file = service_file(root, service)?;
     let mut errors = Vec::new();
     let mut chain = Vec::new();
-    let entries = read_file(root, &file, &mut chain, &mut errors);
+    let entries = read_file(root, &file, kind, &mut chain, &mut errors);
     Some(Stack {
         file,
         entries,
@@ -195,6 +207,7 @@ pub(crate) fn read(root: &Root, service: &str) -> Option<Stack> {
 fn read_file(
     root: &Root,
     file: &Path,
+    kind: &str,
     chain: &mut Vec<PathBuf>,
     errors: &mut Vec<StackError>,
 ) -> Vec<Entry> {
@@ -236,20 +249,20 @@ fn read_file(
             match words.get(1) {
                 Some(name) => {
                     let target = include(name);
-                    entries.extend(read_file(root, &target, chain, errors));
+                    entries.extend(read_file(root, &target, kind, chain, errors));
                 }
                 None => errors.push(error(Some(line), "@include without a file".into())),
             }
             continue;
         }
-        let kind = words[0].trim_start_matches('-').to_ascii_lowercase();
-        if kind != "auth" {
+        if words[0].trim_start_matches('-').to_ascii_lowercase() != kind {
             continue;
         }
         let (Some(control), Some(module)) = (words.get(1), words.get(2)) else {
+            let article = if kind == "auth" { "an" } else { "a" };
             errors.push(error(
                 Some(line),
-                "an auth line needs a control and a module".into(),
+                format!("{article} {kind} line needs a control and a module"),
             ));
             continue;
         };
@@ -257,7 +270,7 @@ fn read_file(
         match control.as_str() {
             "include" | "substack" => {
                 let target = include(module);
-                let inner = read_file(root, &target, chain, errors);
+                let inner = read_file(root, &target, kind, chain, errors);
                 if control == "include" {
                     entries.extend(inner);
                 } else {
