@@ -120,8 +120,9 @@ pub struct Session<'a> {
     greeted: bool,
     requests: usize,
     wrong: u32,
-    /// A current code was proved in this run: an enrollment may be replaced.
-    proved: bool,
+    /// A current code was proved in this run, for the enrollment it identifies: that
+    /// enrollment (and no other, e.g. one root made since) may be replaced.
+    proved: Option<Identity>,
     pending: Option<Enrollment>,
     awaiting: Option<Awaiting>,
 }
@@ -142,7 +143,7 @@ impl<'a> Session<'a> {
             greeted: false,
             requests: 0,
             wrong: 0,
-            proved: false,
+            proved: None,
             pending: None,
             awaiting: None,
         }
@@ -244,7 +245,8 @@ impl<'a> Session<'a> {
             Request::Prepare => Reply::quiet(Response::Prepared(store.prepare(now)?)),
             Request::Prove(code) => match store.prove(&code, now, policy) {
                 Ok(verdict) => {
-                    self.proved = true;
+                    // Counters changed by this very proof are not part of the identity.
+                    self.proved = self.identity()?;
                     Reply::logged(
                         Response::Verdict { verdict, period: 0 },
                         Priority::Info,
@@ -357,13 +359,36 @@ impl<'a> Session<'a> {
                     enrollment,
                     new_codes,
                 }) => {
-                    save_new(*enrollment, actor, store, &new_codes, self.proved)?;
+                    let (backend, self_enroll) = (self.backend, options.self_enroll);
+                    let proved = self.proved.as_ref();
+                    let mut changed = false;
+                    // Under the store's lock: the enrollment the code was proved for (or, if
+                    // self-enrollment is on, none at all) is still the one there.
+                    let mut still_proved = || {
+                        let same = match backend.load() {
+                            Ok(None) => self_enroll,
+                            Ok(Some(state)) => proved.is_some_and(|p| Identity::of(&state).same(p)),
+                            Err(_) => false,
+                        };
+                        changed |= !same;
+                        same
+                    };
+                    let replace: Option<&mut dyn FnMut() -> bool> = match proved {
+                        Some(_) => Some(&mut still_proved),
+                        None => None,
+                    };
+                    let replacing = replace.is_some();
+                    match save_new(*enrollment, actor, store, &new_codes, replace) {
+                        Ok(()) => {}
+                        Err(_) if changed => return Err(changed_meanwhile(actor)),
+                        Err(failure) => return Err(failure),
+                    }
                     Reply::logged(
                         Response::Done,
                         Priority::Info,
                         format!(
                             "enrolled ({}; {} recovery codes, shown by the caller)",
-                            if self.proved {
+                            if replacing {
                                 "replacing the old enrollment"
                             } else {
                                 "new"
@@ -375,7 +400,7 @@ impl<'a> Session<'a> {
             },
             Request::Enroll(params) => {
                 let enrolled = store.enrolled()?.is_some();
-                if enrolled && !self.proved {
+                if enrolled && self.proved.is_none() {
                     return Ok(Reply::logged(
                         Response::Refused(Refused::ProofNeeded),
                         Priority::Notice,
@@ -491,7 +516,7 @@ impl<'a> Session<'a> {
 /// The state changed between making new codes and their commit (or their proof).
 fn changed_meanwhile(actor: &Actor) -> Failure {
     Failure::Library(crate::Error::Helper(format!(
-        "the enrollment of {} changed meanwhile (a new enrollment or new recovery codes); nothing was changed: run pam-totp recovery-codes again",
+        "the enrollment of {} changed meanwhile (a new enrollment or new recovery codes); nothing was changed: run the command again",
         actor.target.name
     )))
 }
@@ -856,6 +881,56 @@ mod tests {
             reply.response
         );
         assert_eq!(store.state().unwrap().secret, other.secret);
+    }
+
+    /// Found by review: a proof is for the enrollment it was proved against. Someone with
+    /// one stolen code who proves it, waits while root enrolls the user anew, then enrolls
+    /// must not overwrite root's enrollment; replacing the proved one still works.
+    #[test]
+    fn a_proof_replaces_only_the_enrollment_it_was_proved_for() {
+        let (state, _) = enrolled();
+        let actor = actor();
+        let options = Options::default();
+        let now = || Ok(NOW);
+        let enroll_after_proof = |store: &MemoryStore, root_enrolls: Option<&State>| {
+            let mut session = Session::new(&actor, store, &options, &now);
+            session.handle(b"hello version=1");
+            let prove = format!("prove code={}", code(&state, NOW));
+            assert!(matches!(
+                session.handle(prove.as_bytes()).response,
+                Response::Verdict { .. }
+            ));
+            if let Some(new) = root_enrolls {
+                store.set_state(Some(new.clone()));
+            }
+            let Response::Secret(secret) = session
+                .handle(b"enroll algorithm=SHA1 digits=6 period=30")
+                .response
+            else {
+                panic!("no secret");
+            };
+            let made = State::new(secret.clone(), HashAlgorithm::SHA1, 6, 30, vec![]).unwrap();
+            let confirm = format!("confirm code={} count=3", code(&made, NOW + 30));
+            let _ = session.handle(confirm.as_bytes());
+            (session.handle(b"commit").response, secret)
+        };
+        let (roots, _) = enrolled();
+        let roots = State {
+            secret: SecretString::new("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".into()),
+            ..roots
+        };
+        let store = MemoryStore::new(Some(state.clone()));
+        let (reply, _) = enroll_after_proof(&store, Some(&roots));
+        assert!(
+            matches!(reply, Response::Failed(ref t) if t.contains("changed meanwhile")),
+            "{reply:?}"
+        );
+        assert_eq!(store.state().unwrap().secret, roots.secret, "root's kept");
+        // Nothing changed in between: the proved enrollment is replaced.
+        let store = MemoryStore::new(Some(state.clone()));
+        let (reply, secret) = enroll_after_proof(&store, None);
+        assert!(matches!(reply, Response::Done), "{reply:?}");
+        assert_eq!(store.state().unwrap().secret, secret);
     }
 
     /// Issue 13 item 9 through the helper: codes are sent, and saved only at the commit.

@@ -37,9 +37,12 @@ fn failure(error: ChangeError, context: &Context, store: &dyn Store) -> Failure 
 }
 
 /// The helper did not save what was just shown.
+/// The helper did not confirm a commit. Whether the change was written is then not known
+/// for sure (a reply lost after the write, an error after the rename), so the words never
+/// tell the user to throw away codes that may be the ones in force.
 fn not_committed(error: ChangeError, context: &Context, store: &dyn Store, left: &str) -> CliError {
     CliError::Refused(format!(
-        "not saved: {}; {left}",
+        "the save was not confirmed: {}; {left}",
         messages::Says(&failure(error, context, store))
     ))
 }
@@ -193,7 +196,14 @@ pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
     out(&text).map_err(Failure::Output)?;
     store
         .commit()
-        .map_err(|e| not_committed(e, context, &store, "nothing was saved"))?;
+        .map_err(|e| {
+            not_committed(
+                e,
+                context,
+                &store,
+                "the new enrollment may not have been saved: `pam-totp status` shows which one is in force",
+            )
+        })?;
     // Not messages::enrolled: `shown` is an import only to display the helper's secret.
     Ok(format!(
         "{} ({}, {} digits, {} s period, {} recovery codes; through the helper, confirmed with a code)",
@@ -245,7 +255,7 @@ pub fn recovery_codes(
             e,
             context,
             &store,
-            "the codes shown above do not work; the old recovery codes still do",
+            "the codes shown above may not have been saved: `pam-totp status` shows how many recovery codes are left (as many as shown above if they were), and until then keep the old ones too",
         )
     })?;
     Ok(format!(
