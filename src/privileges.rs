@@ -36,7 +36,9 @@ impl Account {
             Ok(user) => Ok(user.map(Account::from)),
             Err(errno) if means_not_found(errno) => Ok(None),
             Err(errno) => Err(Error::Internal(format!(
-                "looking up user {name:?} in the passwd database: {errno}"
+                "looking up user {name:?} in the passwd database: {errno}; fix: check the \
+                 passwd sources in /etc/nsswitch.conf (is sssd or the directory server \
+                 reachable?)"
             ))),
         }
     }
@@ -46,7 +48,9 @@ impl Account {
             Ok(user) => Ok(user.map(Account::from)),
             Err(errno) if means_not_found(errno) => Ok(None),
             Err(errno) => Err(Error::Internal(format!(
-                "looking up uid {uid} in the passwd database: {errno}"
+                "looking up uid {uid} in the passwd database: {errno}; fix: check the \
+                 passwd sources in /etc/nsswitch.conf (is sssd or the directory server \
+                 reachable?)"
             ))),
         }
     }
@@ -129,7 +133,14 @@ impl Identity {
     /// Without root there is nothing to switch: access happens as the caller, and the
     /// ownership checks of the store still apply.
     pub fn assume(&self) -> Result<IdentityGuard> {
-        if !Uid::effective().is_root() || self.uid.is_root() {
+        let euid = Uid::effective();
+        if !euid.is_root() && self.uid != euid {
+            // No switch, so nothing drops capabilities a non-root caller holds (ambient
+            // ones, a service's): with them, another user's files would not be opened as
+            // that user. One syscall.
+            refuse_file_capabilities(self.uid, "a non-root caller holds them")?;
+        }
+        if !euid.is_root() || self.uid.is_root() {
             return Ok(IdentityGuard {
                 saved: None,
                 widen: None,
@@ -168,8 +179,44 @@ impl Identity {
                 self.uid, self.gid
             )));
         }
+        // The switch takes root's power over files away only because the kernel clears
+        // the file capabilities when the fsuid leaves 0, which SECBIT_NO_SETUID_FIXUP
+        // turns off. Checked, not assumed (one syscall); the guard switches back.
+        refuse_file_capabilities(self.uid, "SECBIT_NO_SETUID_FIXUP kept them")?;
         Ok(guard)
     }
+}
+
+/// The capabilities that override file permissions and ownership: the set the kernel
+/// clears from the effective set when the fsuid leaves 0 (CAP_FS_SET), by number.
+const FILE_CAPABILITIES: [(u32, &str); 8] = [
+    (0, "CAP_CHOWN"),
+    (1, "CAP_DAC_OVERRIDE"),
+    (2, "CAP_DAC_READ_SEARCH"),
+    (3, "CAP_FOWNER"),
+    (4, "CAP_FSETID"),
+    (9, "CAP_LINUX_IMMUTABLE"),
+    (27, "CAP_MKNOD"),
+    (32, "CAP_MAC_OVERRIDE"),
+];
+
+/// Fails (what, where, the fix) when the calling thread's effective set holds any file
+/// capability: the user's files would be opened with powers the user does not have.
+fn refuse_file_capabilities(uid: Uid, why: &str) -> Result<()> {
+    let effective = sys::thread_effective_capabilities()
+        .map_err(|e| Error::Privileges(format!("reading the thread's capabilities: {e}")))?;
+    let held: Vec<&str> = FILE_CAPABILITIES
+        .iter()
+        .filter(|(bit, _)| effective & (1u64 << bit) != 0)
+        .map(|(_, name)| *name)
+        .collect();
+    if held.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Privileges(format!(
+        "file capabilities ({}) are in effect while acting as uid {uid} ({why}), so the user's files would not be opened with the user's rights; fix: run the service without SECBIT_NO_SETUID_FIXUP and without ambient file capabilities (systemd: SecureBits=, AmbientCapabilities=)",
+        held.join(", ")
+    )))
 }
 
 /// setfsuid(2)/setfsgid(2) with these (-1, never a valid id) only report the current one.

@@ -748,3 +748,25 @@ fn a_sufficient_module_before_pam_totp_in_the_password_stack_skips_the_code() {
         "{finding}"
     );
 }
+
+/// A module doctor does not know (pam_tcb, pam_exec, a vendor's) may succeed: `sufficient`
+/// before pam_totp passes the change without a code, and must be reported (found by review:
+/// unknown modules were taken as ignoring).
+#[test]
+fn an_unknown_sufficient_module_before_pam_totp_in_the_password_stack_is_reported() {
+    let tree = Tree::clean();
+    with_password_stack(
+        &tree,
+        "password sufficient pam_tcb.so\npassword requisite pam_totp.so\npassword required pam_unix.so obscure yescrypt\n",
+    );
+    let finding = tree.finding(&[], "pam.password-totp-not-enforced", "error");
+    assert_eq!(
+        at(&finding),
+        ("/etc/pam.d/common-password".to_owned(), Some(1)),
+        "{finding}"
+    );
+    assert!(
+        finding["what"].as_str().unwrap().contains("pam_tcb"),
+        "{finding}"
+    );
+}

@@ -225,3 +225,44 @@ fn a_failed_check_before_a_password_change_waits_out_the_failure_delay() {
         assert!(took >= floor, "{}: a refusal took only {took:?}", user.name);
     }
 }
+
+#[test]
+fn a_failed_authentication_later_in_the_handle_voids_the_earlier_code_for_the_change() {
+    // Two pam_totp lines in one auth stack share the handle's data: the first accepts a
+    // code, the second refuses a wrong one. The change that follows must ask again, since
+    // the handle's last verdict on this user was a refusal.
+    let env = TestEnv::new();
+    let alice = enroll(&env, "alice");
+    let config = empty_config(&env);
+    env.service(
+        "passwd",
+        &format!(
+            "auth required {{module}} config={0} fail_delay=0\n\
+             auth optional {{module}} config={0} fail_delay=0\n\
+             password requisite {{module}} config={0} fail_delay=0\n\
+             password required pam_permit.so\n",
+            config.display()
+        ),
+    );
+    let opts = AuthOptions::new().expired();
+    let answers = [alice.current_code(), wrong_code(&alice)];
+    let out = env.authenticate_with("passwd", "alice", &[&answers[0], &answers[1]], &opts);
+    assert_eq!(out.code, PAM_SUCCESS, "{out}");
+    assert_eq!(
+        alice.state().throttle.failures,
+        1,
+        "the second line refused"
+    );
+    // Asked again by the change (and, with no answer left, refused).
+    assert_eq!(
+        out.prompts(),
+        vec![PROMPT.to_string(); 3],
+        "the change was not asked: {out}"
+    );
+    assert_ne!(out.chauthtok, Some(PAM_SUCCESS), "{out}");
+    let lines = env.syslog_lines();
+    assert!(
+        !lines.iter().any(|l| l.contains("not asked again")),
+        "{lines:?}"
+    );
+}

@@ -72,7 +72,12 @@ fn a_passwd_database_that_cannot_answer_denies_the_login_even_with_nullok() {
         let lines = module_lines(&env);
         assert_eq!(lines.len(), 1, "{service}: one log line: {lines:#?}");
         let line = &lines[0];
-        for part in ["carol", "passwd database", "EIO"] {
+        for part in [
+            "carol",
+            "passwd database",
+            "EIO",
+            "fix: check the passwd sources",
+        ] {
             assert!(line.contains(part), "{service}: {part:?} missing: {line}");
         }
         assert!(!line.contains("unknown user"), "{service}: {line}");

@@ -15,15 +15,17 @@ use crate::store::transaction::{Backend, Create, Locked};
 use crate::store::{Aborted, BeforeCommit, ChangeError, NothingBefore, Refusal, Store};
 use std::path::PathBuf;
 
-/// Saves a new enrollment made by the helper with `new_codes`. Unless `may_replace` (a
-/// current code was proved in the same run), it is refused if the user is enrolled by
-/// the time the store is locked: checked under the store's lock, so two runs cannot race.
-pub fn save_new(
+/// Saves a new enrollment made by the helper with `new_codes`. Without `may_replace` it is
+/// refused if the user is enrolled by the time the store is locked; with it (a current code
+/// was proved in the same run), only if `may_replace` says under the lock that the
+/// enrollment there may be replaced (the one the code was proved for). Checked under the
+/// store's lock, so two runs cannot race.
+pub fn save_new<'a>(
     enrollment: Enrollment,
     actor: &Actor,
-    store: &dyn Store,
+    store: &'a dyn Store,
     new_codes: &NewCodes,
-    may_replace: bool,
+    may_replace: Option<&'a mut dyn FnMut() -> bool>,
 ) -> Result<()> {
     let mut state = enrollment.state;
     state.recovery_codes = new_codes.hashes.clone();
@@ -44,16 +46,18 @@ pub fn save_new(
     }
 }
 
+/// Under the lock, before the new enrollment is written: no enrollment is there, or (when
+/// replacing) `may_replace` says the one there may be replaced.
 struct StillAbsent<'a> {
     store: &'a dyn Store,
-    may_replace: bool,
+    may_replace: Option<&'a mut dyn FnMut() -> bool>,
     found: bool,
 }
 
 impl BeforeCommit for StillAbsent<'_> {
     fn run(&mut self) -> std::result::Result<(), Aborted> {
-        if self.may_replace {
-            return Ok(());
+        if let Some(may_replace) = self.may_replace.as_mut() {
+            return if may_replace() { Ok(()) } else { Err(Aborted) };
         }
         // Under the lock: the unlocked read sees every committed change (writers lock).
         match self.store.enrolled() {

@@ -170,10 +170,15 @@ fn store(context: &Context) -> Result<Box<dyn Store>, CliError> {
     if through_helper(context) {
         return Ok(Box::new(HelperStore::connect()?));
     }
-    Ok(Box::new(FsStore::for_account(
-        &context.options,
-        &context.actor.target,
-    )?))
+    // A repair made on the way is said, as the module's log line says it for a login.
+    let actor = context.actor.clone();
+    let store = FsStore::for_account(&context.options, &context.actor.target)?.report_repairs(
+        move |note| {
+            messages::audit(&actor, Priority::Notice, &format!("repaired: {note}"));
+            let _ = commands::note(&format!("pam-totp: notice: repaired {note}\n"));
+        },
+    );
+    Ok(Box::new(store))
 }
 
 /// The time now: the front end's to read (`pam_totp::clock`).

@@ -153,7 +153,13 @@ fn run() -> ExitCode {
         );
     }
     let store = match FsStore::for_account(&options, &account) {
-        Ok(store) => store,
+        Ok(store) => {
+            // A repair made on the way is said, as the module's log line says it.
+            let who = caller.clone();
+            store.report_repairs(move |note| {
+                helper_syslog(Priority::Notice, &format!("{who}: repaired {note}"))
+            })
+        }
         Err(e) => return refuse(EXIT_SETUP, &format!("{caller}: {e}")),
     };
     let actor = Actor {
@@ -197,7 +203,13 @@ fn serve(session: &mut Session<'_>, caller: &str) -> ExitCode {
     loop {
         let line = match read_line(&mut input) {
             Ok(Some(line)) => zeroize::Zeroizing::new(line),
-            Ok(None) => return ExitCode::SUCCESS,
+            Ok(None) => {
+                if let Some(what) = session.abandoned() {
+                    helper_syslog(Priority::Notice, &format!("{caller}: {what}"));
+                    return ExitCode::from(EXIT_REFUSED);
+                }
+                return ExitCode::SUCCESS;
+            }
             Err(()) => {
                 helper_syslog(
                     Priority::Notice,

@@ -9,15 +9,23 @@
 //!   ends, and the throttle in the state applies across runs;
 //! - a new enrollment is made here (the secret never comes from the caller) and saved only
 //!   after `confirm` with a code from the app, in the same run; a user who is not enrolled
-//!   may start one only when the admin allows it (`self_enroll`).
+//!   may start one only when the admin allows it (`self_enroll`);
+//! - what must be shown is saved only once shown: `confirm` and `recovery-codes` send the
+//!   new codes and save nothing; the client writes them out, then sends `commit`. Anything
+//!   else meanwhile ends the run with nothing changed, so the old codes keep working.
 
 use super::protocol::{MAX_REQUESTS, Refused, Request, Response, VERSION};
 use crate::admin::protect::save_new;
 use crate::admin::{self, Actor, Enrollment, Failure, NewCodes};
 use crate::config::Options;
 use crate::error::Result;
+use crate::input::{self, Entered};
 use crate::log::Priority;
 use crate::policy::{Policy, Verdict};
+use crate::recovery::RecoveryCodeHash;
+use crate::secret::SecretString;
+use crate::state::State;
+use crate::store::transaction::Backend;
 use crate::store::{ChangeError, Refusal, Store};
 
 /// Wrong codes (proofs or confirmations) one run accepts before it ends.
@@ -55,37 +63,101 @@ impl Reply {
     }
 }
 
+/// A change whose codes were sent and that waits for the client's `commit`.
+enum Awaiting {
+    RecoveryCodes {
+        new_codes: NewCodes,
+        made_for: Identity,
+    },
+    Enrollment {
+        enrollment: Box<Enrollment>,
+        new_codes: NewCodes,
+    },
+}
+
+impl Awaiting {
+    fn what(&self) -> &'static str {
+        match self {
+            Awaiting::RecoveryCodes { .. } => "the new recovery codes",
+            Awaiting::Enrollment { .. } => "the new enrollment",
+        }
+    }
+}
+
+/// What makes a state the one new recovery codes were made for: the same secret (the same
+/// enrollment) and the same recovery codes. Logins in between (a burned step, a counted
+/// failure) change neither.
+struct Identity {
+    secret: SecretString,
+    recovery_codes: Vec<RecoveryCodeHash>,
+}
+
+impl Identity {
+    fn of(state: &State) -> Identity {
+        Identity {
+            secret: state.secret.clone(),
+            recovery_codes: state.recovery_codes.clone(),
+        }
+    }
+
+    fn same(&self, other: &Identity) -> bool {
+        let secret = constant_time_eq::constant_time_eq(
+            self.secret.expose().as_bytes(),
+            other.secret.expose().as_bytes(),
+        );
+        secret & (self.recovery_codes == other.recovery_codes)
+    }
+}
+
 pub struct Session<'a> {
     actor: &'a Actor,
     store: &'a dyn Store,
+    /// The same storage, read whole (secret included) to tell whether it changed between
+    /// making new codes and their commit; nothing read here leaves the helper.
+    backend: &'a dyn Backend,
     options: &'a Options,
     now: &'a dyn Fn() -> Result<u64>,
     greeted: bool,
     requests: usize,
     wrong: u32,
-    /// A current code was proved in this run: an enrollment may be replaced.
-    proved: bool,
+    /// A current code was proved in this run, for the enrollment it identifies: that
+    /// enrollment (and no other, e.g. one root made since) may be replaced.
+    proved: Option<Identity>,
     pending: Option<Enrollment>,
+    awaiting: Option<Awaiting>,
 }
 
 impl<'a> Session<'a> {
-    pub fn new(
+    pub fn new<B: Backend>(
         actor: &'a Actor,
-        store: &'a dyn Store,
+        store: &'a B,
         options: &'a Options,
         now: &'a dyn Fn() -> Result<u64>,
     ) -> Session<'a> {
         Session {
             actor,
             store,
+            backend: store,
             options,
             now,
             greeted: false,
             requests: 0,
             wrong: 0,
-            proved: false,
+            proved: None,
             pending: None,
+            awaiting: None,
         }
+    }
+
+    /// At the end of the run: the log line for a change that was sent but never
+    /// committed (the client could not show it, or stopped); nothing was saved.
+    pub fn abandoned(&self) -> Option<String> {
+        self.awaiting.as_ref().map(|awaiting| {
+            format!(
+                "{} were sent but the caller ended the run without committing them (not shown?); nothing was changed",
+                awaiting.what()
+            )
+        })
     }
 
     /// Answers one request line (without its newline).
@@ -113,6 +185,21 @@ impl<'a> Session<'a> {
         if self.wrong >= MAX_WRONG {
             return self.bad("too many wrong codes in one run").ending();
         }
+        // Strict order: after codes are sent, only their commit; a commit only then.
+        match (&request, &self.awaiting) {
+            (Request::Commit, None) => return self.bad("commit with nothing to commit").ending(),
+            (Request::Commit, Some(_)) => {}
+            (_, Some(awaiting)) => {
+                let why = format!(
+                    "{} instead of the commit of {}; nothing was changed",
+                    request.name(),
+                    awaiting.what()
+                );
+                self.awaiting = None;
+                return self.bad_owned(why).ending();
+            }
+            (_, None) => {}
+        }
         let name = request.name();
         let reply = match self.answer(request) {
             Ok(reply) => reply,
@@ -132,11 +219,20 @@ impl<'a> Session<'a> {
     }
 
     fn bad(&self, why: &str) -> Reply {
+        self.bad_owned(why.to_owned())
+    }
+
+    fn bad_owned(&self, why: String) -> Reply {
         Reply::logged(
             Response::Refused(Refused::BadRequest),
             Priority::Notice,
             format!("bad request refused ({why})"),
         )
+    }
+
+    /// The whole state, to tell whether it changed; `None` if not enrolled.
+    fn identity(&self) -> Result<Option<Identity>> {
+        Ok(self.backend.load()?.as_ref().map(Identity::of))
     }
 
     fn answer(&mut self, request: Request) -> admin::Result<Reply> {
@@ -149,7 +245,8 @@ impl<'a> Session<'a> {
             Request::Prepare => Reply::quiet(Response::Prepared(store.prepare(now)?)),
             Request::Prove(code) => match store.prove(&code, now, policy) {
                 Ok(verdict) => {
-                    self.proved = true;
+                    // Counters changed by this very proof are not part of the identity.
+                    self.proved = self.identity()?;
                     Reply::logged(
                         Response::Verdict { verdict, period: 0 },
                         Priority::Info,
@@ -184,34 +281,126 @@ impl<'a> Session<'a> {
                 Err(failure) => self.failure("disable", failure)?,
             },
             Request::RecoveryCodes { code, count } => {
-                let new_codes = NewCodes::make(count)?;
-                // The codes are shown by the client after this reply (a follow-up: a second
-                // round trip so that they are shown before the commit, as the CLI does).
-                let mut shown_by_the_client = || Ok(());
-                let delivery = admin::Delivery {
-                    codes_file: None,
-                    show: &mut shown_by_the_client,
+                let Some(state) = self.backend.load()? else {
+                    return Ok(self.refused("recovery-codes", Refused::NotEnrolled));
                 };
-                match admin::replace_recovery_codes(
-                    actor,
-                    store,
-                    Some(&code),
-                    &new_codes,
-                    delivery,
-                    now,
-                    options,
-                ) {
-                    Ok(()) => Reply::logged(
-                        Response::Codes(new_codes.shown().to_vec()),
-                        Priority::Info,
-                        format!("replaced the recovery codes ({count} new)"),
-                    ),
-                    Err(failure) => self.failure("recovery-codes", failure)?,
+                let (made_for, digits) = (Identity::of(&state), state.digits);
+                drop(state);
+                // As the CLI's own path: only a code from the app, and a recovery code is
+                // refused unchecked (it would be used up for codes that replace it).
+                if let Entered::Recovery { .. } | Entered::LegacyScratch(_) =
+                    input::classify(code.expose(), digits)
+                {
+                    return Ok(self.refused("recovery-codes", Refused::TotpRequired));
                 }
+                if let Err(e) = store.prove(&code, now, policy) {
+                    return self.refusal("recovery-codes", e);
+                }
+                // The code was judged against the state read above, or one made since with
+                // the same secret and codes; otherwise the user asks again.
+                if !self.identity()?.is_some_and(|now| now.same(&made_for)) {
+                    return Err(changed_meanwhile(actor));
+                }
+                let new_codes = NewCodes::make(count)?;
+                let shown = new_codes.shown().to_vec();
+                self.awaiting = Some(Awaiting::RecoveryCodes {
+                    new_codes,
+                    made_for,
+                });
+                Reply::logged(
+                    Response::Codes(shown),
+                    Priority::Info,
+                    format!(
+                        "proved a code from the app and sent {count} new recovery codes; the old ones stay until the commit"
+                    ),
+                )
             }
+            Request::Commit => match self.awaiting.take() {
+                None => unreachable_commit(),
+                Some(Awaiting::RecoveryCodes {
+                    new_codes,
+                    made_for,
+                }) => {
+                    let backend = self.backend;
+                    let mut changed = false;
+                    // Under the store's lock, just before the write: the unlocked read
+                    // sees every committed change (writers lock).
+                    let mut still_the_same = || {
+                        let same = backend
+                            .load()
+                            .map_err(|e| std::io::Error::other(e.to_string()))?
+                            .is_some_and(|state| Identity::of(&state).same(&made_for));
+                        if !same {
+                            changed = true;
+                            return Err(std::io::Error::other("changed"));
+                        }
+                        Ok(())
+                    };
+                    let delivery = admin::Delivery {
+                        codes_file: None,
+                        show: &mut still_the_same,
+                    };
+                    let count = new_codes.len();
+                    match admin::replace_recovery_codes(
+                        actor, store, None, &new_codes, delivery, now, options,
+                    ) {
+                        Ok(()) => Reply::logged(
+                            Response::Done,
+                            Priority::Info,
+                            format!(
+                                "replaced the recovery codes ({count} new, shown by the caller)"
+                            ),
+                        ),
+                        Err(_) if changed => return Err(changed_meanwhile(actor)),
+                        Err(failure) => self.failure("commit", failure)?,
+                    }
+                }
+                Some(Awaiting::Enrollment {
+                    enrollment,
+                    new_codes,
+                }) => {
+                    let (backend, self_enroll) = (self.backend, options.self_enroll);
+                    let proved = self.proved.as_ref();
+                    let mut changed = false;
+                    // Under the store's lock: the enrollment the code was proved for (or, if
+                    // self-enrollment is on, none at all) is still the one there.
+                    let mut still_proved = || {
+                        let same = match backend.load() {
+                            Ok(None) => self_enroll,
+                            Ok(Some(state)) => proved.is_some_and(|p| Identity::of(&state).same(p)),
+                            Err(_) => false,
+                        };
+                        changed |= !same;
+                        same
+                    };
+                    let replace: Option<&mut dyn FnMut() -> bool> = match proved {
+                        Some(_) => Some(&mut still_proved),
+                        None => None,
+                    };
+                    let replacing = replace.is_some();
+                    match save_new(*enrollment, actor, store, &new_codes, replace) {
+                        Ok(()) => {}
+                        Err(_) if changed => return Err(changed_meanwhile(actor)),
+                        Err(failure) => return Err(failure),
+                    }
+                    Reply::logged(
+                        Response::Done,
+                        Priority::Info,
+                        format!(
+                            "enrolled ({}; {} recovery codes, shown by the caller)",
+                            if replacing {
+                                "replacing the old enrollment"
+                            } else {
+                                "new"
+                            },
+                            new_codes.len()
+                        ),
+                    )
+                }
+            },
             Request::Enroll(params) => {
                 let enrolled = store.enrolled()?.is_some();
-                if enrolled && !self.proved {
+                if enrolled && self.proved.is_none() {
                     return Ok(Reply::logged(
                         Response::Refused(Refused::ProofNeeded),
                         Priority::Notice,
@@ -256,19 +445,20 @@ impl<'a> Session<'a> {
                         "enroll: the confirmation code did not match; nothing saved".into(),
                     ));
                 }
-                let enrollment = self.pending.take().expect("checked above");
+                let Some(enrollment) = self.pending.take() else {
+                    return Ok(unreachable_commit());
+                };
                 let new_codes = NewCodes::make(count)?;
-                save_new(enrollment, actor, store, &new_codes, self.proved)?;
+                let shown = new_codes.shown().to_vec();
+                self.awaiting = Some(Awaiting::Enrollment {
+                    enrollment: Box::new(enrollment),
+                    new_codes,
+                });
                 Reply::logged(
-                    Response::Codes(new_codes.shown().to_vec()),
+                    Response::Codes(shown),
                     Priority::Info,
                     format!(
-                        "enrolled ({}; {count} recovery codes)",
-                        if self.proved {
-                            "replacing the old enrollment"
-                        } else {
-                            "new"
-                        }
+                        "enroll: the confirmation code matched; sent {count} recovery codes; nothing saved until the commit"
                     ),
                 )
             }
@@ -321,6 +511,19 @@ impl<'a> Session<'a> {
             format!("{what} refused: {words}"),
         )
     }
+}
+
+/// The state changed between making new codes and their commit (or their proof).
+fn changed_meanwhile(actor: &Actor) -> Failure {
+    Failure::Library(crate::Error::Helper(format!(
+        "the enrollment of {} changed meanwhile (a new enrollment or new recovery codes); nothing was changed: run the command again",
+        actor.target.name
+    )))
+}
+
+fn unreachable_commit() -> Reply {
+    // `handle` refuses a commit with nothing awaiting before `answer`.
+    Reply::quiet(Response::Refused(Refused::BadRequest)).ending()
 }
 
 fn unreachable_hello() -> Reply {
@@ -555,9 +758,11 @@ mod tests {
             &[
                 format!("recovery-codes code={} count=4", recovery[0].expose()),
                 format!("recovery-codes code={} count=4", code(&state, NOW)),
+                line("commit"),
             ],
         );
         assert_eq!(replies[0].0, "no kind=totp-required");
+        assert_eq!(replies[2].0, "ok kind=done");
         assert!(
             replies[1].0.starts_with("ok kind=codes codes="),
             "{replies:?}"
@@ -610,6 +815,8 @@ mod tests {
         let confirm = format!("confirm code={} count=3", code(&made_now, NOW));
         let reply = session.handle(confirm.as_bytes());
         assert!(matches!(reply.response, Response::Codes(ref c) if c.len() == 3));
+        assert!(store.state().is_none(), "nothing saved before the commit");
+        assert!(matches!(session.handle(b"commit").response, Response::Done));
         let saved = store.state().unwrap();
         assert_eq!(saved.secret, secret);
         assert_eq!(
@@ -666,12 +873,176 @@ mod tests {
         store.set_state(Some(other.clone()));
         let made = State::new(secret, HashAlgorithm::SHA1, 6, 30, vec![]).unwrap();
         let confirm = format!("confirm code={} count=3", code(&made, NOW));
-        let reply = session.handle(confirm.as_bytes());
+        session.handle(confirm.as_bytes());
+        let reply = session.handle(b"commit");
         assert!(
             matches!(reply.response, Response::Failed(_)),
             "{:?}",
             reply.response
         );
         assert_eq!(store.state().unwrap().secret, other.secret);
+    }
+
+    /// Found by review: a proof is for the enrollment it was proved against. Someone with
+    /// one stolen code who proves it, waits while root enrolls the user anew, then enrolls
+    /// must not overwrite root's enrollment; replacing the proved one still works.
+    #[test]
+    fn a_proof_replaces_only_the_enrollment_it_was_proved_for() {
+        let (state, _) = enrolled();
+        let actor = actor();
+        let options = Options::default();
+        let now = || Ok(NOW);
+        let enroll_after_proof = |store: &MemoryStore, root_enrolls: Option<&State>| {
+            let mut session = Session::new(&actor, store, &options, &now);
+            session.handle(b"hello version=1");
+            let prove = format!("prove code={}", code(&state, NOW));
+            assert!(matches!(
+                session.handle(prove.as_bytes()).response,
+                Response::Verdict { .. }
+            ));
+            if let Some(new) = root_enrolls {
+                store.set_state(Some(new.clone()));
+            }
+            let Response::Secret(secret) = session
+                .handle(b"enroll algorithm=SHA1 digits=6 period=30")
+                .response
+            else {
+                panic!("no secret");
+            };
+            let made = State::new(secret.clone(), HashAlgorithm::SHA1, 6, 30, vec![]).unwrap();
+            let confirm = format!("confirm code={} count=3", code(&made, NOW + 30));
+            let _ = session.handle(confirm.as_bytes());
+            (session.handle(b"commit").response, secret)
+        };
+        let (roots, _) = enrolled();
+        let roots = State {
+            secret: SecretString::new("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".into()),
+            ..roots
+        };
+        let store = MemoryStore::new(Some(state.clone()));
+        let (reply, _) = enroll_after_proof(&store, Some(&roots));
+        assert!(
+            matches!(reply, Response::Failed(ref t) if t.contains("changed meanwhile")),
+            "{reply:?}"
+        );
+        assert_eq!(store.state().unwrap().secret, roots.secret, "root's kept");
+        // Nothing changed in between: the proved enrollment is replaced.
+        let store = MemoryStore::new(Some(state.clone()));
+        let (reply, secret) = enroll_after_proof(&store, None);
+        assert!(matches!(reply, Response::Done), "{reply:?}");
+        assert_eq!(store.state().unwrap().secret, secret);
+    }
+
+    /// Issue 13 item 9 through the helper: codes are sent, and saved only at the commit.
+    #[test]
+    fn new_recovery_codes_are_saved_only_at_the_commit_after_them() {
+        let (state, old_codes) = enrolled();
+        let right = format!("recovery-codes code={} count=3", code(&state, NOW));
+        let actor = actor();
+        let options = Options::default();
+        let now = || Ok(NOW);
+        // The client stops after the codes (it could not show them): nothing changes.
+        let store = MemoryStore::new(Some(state.clone()));
+        let mut session = Session::new(&actor, &store, &options, &now);
+        session.handle(b"hello version=1");
+        let reply = session.handle(right.as_bytes());
+        assert!(matches!(reply.response, Response::Codes(ref c) if c.len() == 3));
+        let kept = store.state().unwrap();
+        assert_eq!(kept.recovery_codes, state.recovery_codes, "old codes kept");
+        assert_eq!(kept.last_step, Some(NOW / 30), "the proof is used up");
+        assert!(
+            session
+                .abandoned()
+                .is_some_and(|l| l.contains("nothing was changed"))
+        );
+        // Any other request instead of the commit ends the run, with nothing changed.
+        store.set_state(Some(state.clone()));
+        let replies = run(&store, &options, &[right.clone(), line("status")]);
+        assert_eq!(replies[1], ("no kind=bad-request".to_string(), true));
+        assert_eq!(store.state().unwrap().recovery_codes, state.recovery_codes);
+        // A commit with nothing before it is refused, and so is a second one.
+        let replies = run(&store, &options, &[line("commit")]);
+        assert_eq!(replies[0], ("no kind=bad-request".to_string(), true));
+        store.set_state(Some(state.clone()));
+        let replies = run(
+            &store,
+            &options,
+            &[right.clone(), line("commit"), line("commit")],
+        );
+        assert_eq!(replies[1].0, "ok kind=done");
+        assert_eq!(replies[2], ("no kind=bad-request".to_string(), true));
+        let saved = store.state().unwrap();
+        assert_eq!(saved.recovery_codes.len(), 3);
+        assert_ne!(saved.recovery_codes, state.recovery_codes);
+        drop(old_codes);
+    }
+
+    #[test]
+    fn new_recovery_codes_are_not_saved_over_a_state_that_changed_meanwhile() {
+        let (state, _) = enrolled();
+        let actor = actor();
+        let options = Options::default();
+        let now = || Ok(NOW);
+        let store = MemoryStore::new(Some(state.clone()));
+        let mut session = Session::new(&actor, &store, &options, &now);
+        session.handle(b"hello version=1");
+        let right = format!("recovery-codes code={} count=3", code(&state, NOW));
+        assert!(matches!(
+            session.handle(right.as_bytes()).response,
+            Response::Codes(_)
+        ));
+        // Root replaced the codes meanwhile (a login in between would change neither).
+        let (other, _) = enrolled();
+        let mut replaced = store.state().unwrap();
+        replaced.recovery_codes = other.recovery_codes.clone();
+        store.set_state(Some(replaced.clone()));
+        let reply = session.handle(b"commit");
+        assert!(
+            matches!(reply.response, Response::Failed(ref t) if t.contains("changed meanwhile")),
+            "{:?}",
+            reply.response
+        );
+        assert_eq!(
+            store.state().unwrap().recovery_codes,
+            replaced.recovery_codes
+        );
+        // A login between the codes and the commit does not stop the commit.
+        store.set_state(Some(state.clone()));
+        let mut session = Session::new(&actor, &store, &options, &now);
+        session.handle(b"hello version=1");
+        session.handle(right.as_bytes());
+        let mut logged_in = store.state().unwrap();
+        logged_in.throttle.failures = 1;
+        store.set_state(Some(logged_in));
+        assert!(matches!(session.handle(b"commit").response, Response::Done));
+        assert_eq!(store.state().unwrap().recovery_codes.len(), 3);
+    }
+
+    #[test]
+    fn an_enrollment_is_saved_only_at_the_commit_after_its_codes() {
+        let store = MemoryStore::new(None);
+        let actor = actor();
+        let options = Options::default();
+        let now = || Ok(NOW);
+        let mut session = Session::new(&actor, &store, &options, &now);
+        session.handle(b"hello version=1");
+        let Response::Secret(secret) = session
+            .handle(b"enroll algorithm=SHA1 digits=6 period=30")
+            .response
+        else {
+            panic!("no secret");
+        };
+        let made = State::new(secret, HashAlgorithm::SHA1, 6, 30, vec![]).unwrap();
+        let confirm = format!("confirm code={} count=2", code(&made, NOW));
+        assert!(matches!(
+            session.handle(confirm.as_bytes()).response,
+            Response::Codes(ref c) if c.len() == 2
+        ));
+        assert!(store.state().is_none());
+        assert!(session.abandoned().is_some());
+        let reply = session.handle(b"prove code=000000");
+        assert!(reply.end && matches!(reply.response, Response::Refused(Refused::BadRequest)));
+        assert!(store.state().is_none(), "nothing saved without the commit");
+        assert_eq!(store.writes(), 0);
     }
 }

@@ -1,31 +1,11 @@
-//! TOTP (RFC 6238) through totp-rs: the code of a time step, and which step of a window a
-//! typed code belongs to.
+//! TOTP (RFC 6238): the code of a time step, and which step of a window a typed code
+//! belongs to. A TOTP code is the HOTP code (RFC 4226) of the time step, so both go
+//! through one keyed HMAC ([`KeyedMac`]).
 
-use super::{HashAlgorithm, MAX_WINDOW, OtpParams, decode_secret};
-use crate::error::{Error, Result};
+use super::hotp::KeyedMac;
+use super::{MAX_WINDOW, OtpParams};
+use crate::error::Result;
 use crate::secret::SecretString;
-use totp_rs::{Algorithm, Builder, Totp};
-
-/// The TOTP generator. Skew 0: the window is ours to walk (see [`find_totp_step`]), so
-/// replayed steps are skipped before comparing.
-fn totp(secret: &SecretString, params: OtpParams) -> Result<Totp> {
-    let secret =
-        decode_secret(secret).ok_or_else(|| Error::Internal("secret is not base32".into()))?;
-    let algorithm = match params.algorithm {
-        HashAlgorithm::SHA1 => Algorithm::SHA1,
-        HashAlgorithm::SHA256 => Algorithm::SHA256,
-        HashAlgorithm::SHA512 => Algorithm::SHA512,
-    };
-    // build_noncompliant: totp-rs insists on 128-bit secrets, but secrets imported from
-    // other systems are often 80 bits. Digits and period were validated with the state.
-    Ok(Builder::new()
-        .with_secret(secret)
-        .with_algorithm(algorithm)
-        .with_digits(params.digits)
-        .with_step_duration(params.period)
-        .with_skew(0)
-        .build_noncompliant())
-}
 
 pub fn time_step(now: u64, period: u64) -> u64 {
     now / period
@@ -42,8 +22,8 @@ pub enum TotpMatch {
 }
 
 /// Finds the step in `now ± window` whose code is `code`; steps up to `last_step` are
-/// used already. Every candidate is compared (in constant time, by totp-rs) so the time
-/// taken does not depend on which one matched.
+/// used already. Every candidate is compared, in constant time, so the time taken does not
+/// depend on which one matched.
 pub fn find_totp_step(
     secret: &SecretString,
     params: OtpParams,
@@ -52,7 +32,7 @@ pub fn find_totp_step(
     now: u64,
     window: u32,
 ) -> Result<TotpMatch> {
-    let totp = totp(secret, params)?;
+    let mac = KeyedMac::new(secret, params.algorithm)?;
     // Options are checked when parsed; the cap here keeps any caller from asking for
     // billions of HMACs.
     let window = window.min(MAX_WINDOW);
@@ -62,14 +42,7 @@ pub fn find_totp_step(
     let mut fresh = None;
     let mut replayed = false;
     for step in first..=last {
-        let matches = step
-            .checked_mul(params.period)
-            .and_then(|time| {
-                #[cfg(test)]
-                super::hmac_count::add_one();
-                totp.check(code.expose(), time)
-            })
-            .is_some();
+        let matches = mac.matches(step, params.digits, code);
         let is_fresh = last_step.is_none_or(|last_step| step > last_step);
         if matches && is_fresh {
             // The latest: a code that matches two fresh steps (a one-in-a-million
@@ -94,14 +67,17 @@ pub fn hmacs_per_check(window: u32) -> u64 {
 
 /// Generates the code for a time (for the CLI's self-check and tests).
 pub fn code_at(secret: &SecretString, params: OtpParams, time: u64) -> Result<SecretString> {
+    let mac = KeyedMac::new(secret, params.algorithm)?;
+    let step = time_step(time, params.period);
     Ok(SecretString::new(
-        totp(secret, params)?.generate(time).to_string(),
+        mac.code(step, params.digits).as_str().to_owned(),
     ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::otp::HashAlgorithm;
     use crate::otp::new_secret;
     use totp_rs::Secret;
 

@@ -79,32 +79,75 @@ impl RemoteHost {
     }
 }
 
-/// Whether `rhost` names this machine: a loopback address (127.0.0.0/8, ::1, or 127.x
-/// mapped into IPv6) or "localhost". Every local process shares such a host, so a code
-/// typed by one would spare them all; it is never remembered nor honoured.
+/// Whether `rhost` names this machine: a loopback or unspecified address (127.0.0.0/8 in
+/// any notation, 0.0.0.0, ::1, ::, 127.x inside IPv6), a loopback name of /etc/hosts
+/// (Debian's and RHEL's), or this machine's own host name (Debian maps it to 127.0.1.1).
+/// Every local process shares such a host, so a code typed by one would spare them all;
+/// it is never remembered nor honoured.
 fn is_local(rhost: &str) -> bool {
     use std::net::IpAddr;
-    // An IPv6 address may carry a zone ("::1%lo"); the zone does not make it remote.
-    let address = rhost.split_once('%').map_or(rhost, |(address, _)| address);
-    // "[::1]" as some services write it.
+    // "[::1]" or "[::1]:22", as some services write it; an IPv6 zone ("::1%lo") does not
+    // make an address remote.
+    let address = match rhost.strip_prefix('[') {
+        Some(inner) => inner.split_once(']').map_or(inner, |(address, _)| address),
+        None => rhost,
+    };
     let address = address
-        .strip_prefix('[')
-        .and_then(|a| a.strip_suffix(']'))
-        .unwrap_or(address);
+        .split_once('%')
+        .map_or(address, |(address, _)| address);
     match address.parse::<IpAddr>() {
-        Ok(IpAddr::V4(v4)) => v4.is_loopback(),
+        Ok(IpAddr::V4(v4)) => v4.is_loopback() || v4.is_unspecified(),
         Ok(IpAddr::V6(v6)) => {
-            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6
+                    .to_ipv4()
+                    .is_some_and(|v4| v4.is_loopback() || v4.is_unspecified())
+        }
+        Err(_) if is_short_ipv4(address) => {
+            // inet_aton's shorthand ("127.1", "0"): the first number is the network.
+            address.split('.').next().is_some_and(|first| {
+                first.trim_start_matches('0').is_empty() || first.parse() == Ok(127u32)
+            })
         }
         Err(_) => {
-            // The names Debian's and RHEL's /etc/hosts give the loopback addresses.
             let name = rhost.trim_end_matches('.').to_ascii_lowercase();
             matches!(
                 name.as_str(),
-                "localhost" | "localhost.localdomain" | "ip6-localhost" | "ip6-loopback"
+                "localhost"
+                    | "localhost.localdomain"
+                    | "localhost4"
+                    | "localhost4.localdomain4"
+                    | "localhost6"
+                    | "localhost6.localdomain6"
+                    | "ip6-localhost"
+                    | "ip6-loopback"
             ) || name.ends_with(".localhost")
+                || is_this_host(&name)
         }
     }
+}
+
+/// Digits and dots only, as inet_aton reads an IPv4 address in one to four parts.
+fn is_short_ipv4(text: &str) -> bool {
+    !text.is_empty()
+        && text.split('.').count() <= 4
+        && text
+            .split('.')
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Whether `name` (lower case) is this machine's host name, in full or its first label.
+fn is_this_host(name: &str) -> bool {
+    let Ok(host) = nix::unistd::gethostname() else {
+        return false;
+    };
+    let host = host
+        .to_string_lossy()
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    let short = host.split('.').next().unwrap_or(&host);
+    !host.is_empty() && (name == host || name == short)
 }
 
 /// Adds or refreshes `host` in `hosts`, keeping at most [`MAX_HOSTS`] with no tag twice;
@@ -175,8 +218,30 @@ mod tests {
             "ip6-localhost",
             "ip6-loopback",
             "foo.localhost",
+            // Found by review: RHEL's names, shorthand and unspecified addresses, a port.
+            "localhost4",
+            "localhost4.localdomain4",
+            "localhost6",
+            "localhost6.localdomain6",
+            "127.1",
+            "0.0.0.0",
+            "0",
+            "::",
+            "::127.0.0.1",
+            "[::1]:22",
         ] {
             assert_eq!(RemoteHost::new(local, "sshd"), None, "{local}");
+        }
+        // This machine's own name (Debian's /etc/hosts maps it to 127.0.1.1).
+        let host = nix::unistd::gethostname().unwrap();
+        let host = host.to_string_lossy().to_string();
+        if !host.is_empty() {
+            assert_eq!(RemoteHost::new(&host, "sshd"), None, "{host}");
+            assert_eq!(
+                RemoteHost::new(&host.to_uppercase(), "sshd"),
+                None,
+                "{host}"
+            );
         }
         for remote in [
             "192.0.2.7",
@@ -187,6 +252,8 @@ mod tests {
             "localhost.example.com",
             "mylocalhost",
             "host.example.org",
+            "128.1",
+            "10.0.0.1",
         ] {
             assert!(RemoteHost::new(remote, "sshd").is_some(), "{remote}");
         }

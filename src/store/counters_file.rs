@@ -64,15 +64,13 @@ pub fn write_initial(file: &File, first: &Record) -> Result<Picked, CountersErro
     })
 }
 
-/// Both blocks of the counters file, after checking its size.
-pub(crate) fn read_both(file: &File) -> Result<Vec<u8>, CountersError> {
-    let size = file.metadata().map_err(io_error("inspect"))?.len();
+/// Both blocks of the counters file, after checking its size (`size`: what the caller's
+/// fstat of this descriptor said, so the login asks the kernel only once).
+pub(crate) fn read_both(file: &File, size: u64) -> Result<Vec<u8>, CountersError> {
     if size != FILE_SIZE {
         return Err(CountersError::WrongSize(size));
     }
-    let mut both = vec![0u8; FILE_SIZE as usize];
-    file.read_exact_at(&mut both, 0).map_err(io_error("read"))?;
-    Ok(both)
+    crate::sys::pread_exact_uninit(file, FILE_SIZE as usize).map_err(io_error("read"))
 }
 
 /// The current record of enrollment `expected`: both blocks are read, the valid one with
@@ -82,7 +80,8 @@ pub fn load(
     file: &File,
     expected: &crate::state::counters_v2::EnrollmentId,
 ) -> Result<Picked, CountersError> {
-    let both = read_both(file)?;
+    let size = file.metadata().map_err(io_error("inspect"))?.len();
+    let both = read_both(file, size)?;
     let (a, b) = both.split_at(RECORD_SIZE);
     crate::state::counters_v2::pick(a, b, expected).map_err(CountersError::NoRecord)
 }

@@ -5,7 +5,8 @@
 //!
 //! What does not fit the trait because the helper, not the caller, makes secrets and
 //! recovery codes: [`HelperStore::begin_enrollment`], [`HelperStore::confirm_enrollment`]
-//! and [`HelperStore::new_recovery_codes`]; `Store::enroll` and
+//! and [`HelperStore::new_recovery_codes`], each of the last two followed by
+//! [`HelperStore::commit`] once the codes are shown; `Store::enroll` and
 //! `Store::replace_recovery_codes` refuse (the CLI calls those three instead).
 
 use super::helper_protocol::{MAX_LINE, Refused, Request, Response, VERSION};
@@ -32,8 +33,9 @@ pub const HELPER_PATH: &str = "/usr/lib/pam-totp/pam-totp-helper";
 /// What the helper said about `confirm`.
 #[derive(Debug)]
 pub enum Confirmed {
-    /// Saved; the new recovery codes, to show once.
-    Saved(Vec<SecretString>),
+    /// The code matches; the new recovery codes, to show once and then
+    /// [`HelperStore::commit`]: nothing is saved before.
+    Matched(Vec<SecretString>),
     /// The code does not match the new secret; nothing saved, try again.
     NoMatch,
 }
@@ -177,13 +179,14 @@ impl HelperStore {
             code: code.clone(),
             count,
         })? {
-            Response::Codes(codes) => Ok(Confirmed::Saved(codes)),
+            Response::Codes(codes) => Ok(Confirmed::Matched(codes)),
             Response::Refused(Refused::NoMatch) => Ok(Confirmed::NoMatch),
             other => Err(change_error(other)),
         }
     }
 
-    /// New recovery codes, made by the helper, after a current code from the app.
+    /// New recovery codes, made by the helper, after a current code from the app; the old
+    /// ones stay until [`HelperStore::commit`], called once these are shown.
     pub fn new_recovery_codes(
         &self,
         code: &SecretString,
@@ -194,6 +197,15 @@ impl HelperStore {
             count,
         })? {
             Response::Codes(codes) => Ok(codes),
+            other => Err(change_error(other)),
+        }
+    }
+
+    /// Saves what `confirm_enrollment` or `new_recovery_codes` sent, now that it was shown
+    /// (written and flushed). Without this call nothing of it is saved.
+    pub fn commit(&self) -> Change<()> {
+        match self.ask(&Request::Commit)? {
+            Response::Done => Ok(()),
             other => Err(change_error(other)),
         }
     }

@@ -472,6 +472,69 @@ mod tests {
         }
     }
 
+    /// A v2 home (v1 converted), and a new state to enroll over it with another secret.
+    fn v2_home_and_new_state() -> (Home, State) {
+        let (home, v1, ..) = v1_home();
+        convert_v1(&home.fd, &home.names, &v1).unwrap();
+        let (_, hashes) = codes::new_recovery_codes(1).unwrap();
+        let mut new = State::new(
+            SecretString::new("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP".into()),
+            HashAlgorithm::SHA256,
+            8,
+            60,
+            hashes,
+        )
+        .unwrap();
+        new.last_step = Some(7);
+        (home, new)
+    }
+
+    #[test]
+    fn a_crash_after_any_in_place_step_leaves_the_old_enrollment_or_the_new_one() {
+        for step in ALL_STEPS {
+            let (home, new) = v2_home_and_new_state();
+            let OnDisk::V2 {
+                enrollment: old,
+                counters,
+                current: old_current,
+            } = read(&home.fd, &home.names).unwrap()
+            else {
+                panic!("not v2");
+            };
+            let target = CountersTarget::InPlace {
+                file: &counters,
+                keep: old_current.slot,
+            };
+            replace_enrollment(&home.fd, &home.names, &new, target, step).unwrap();
+            // The step is where the crash is played: the enrollment's temp file exists
+            // exactly between its creation and its rename.
+            let temp = home.names.path_of(&home.names.state_temp);
+            let temp_expected = matches!(
+                step,
+                Step::EnrollmentTempCreated | Step::EnrollmentTempWritten
+            );
+            assert_eq!(temp.exists(), temp_expected, "{step:?}");
+            let OnDisk::V2 {
+                enrollment,
+                current,
+                ..
+            } = read(&home.fd, &home.names).unwrap()
+            else {
+                panic!("{step:?}: not v2");
+            };
+            if step < Step::EnrollmentRenamed {
+                assert_eq!(enrollment, old, "{step:?}");
+                assert_eq!(current, old_current, "{step:?}");
+            } else {
+                assert_eq!(enrollment.secret, new.secret, "{step:?}");
+                assert_ne!(enrollment.id, old.id, "{step:?}");
+                assert_eq!(current.record.enrollment_id, enrollment.id, "{step:?}");
+                assert_eq!(current.record.counters.last_step, Some(7), "{step:?}");
+                assert_ne!(current.slot, old_current.slot, "{step:?}");
+            }
+        }
+    }
+
     #[test]
     fn a_torn_counters_temp_file_does_not_matter() {
         let (home, v1, ..) = v1_home();
@@ -510,6 +573,24 @@ mod tests {
             assert!(verify(code).is_some(), "an unused code must still work");
         }
         assert_eq!(verify(&used), None, "a used code must not come back");
+    }
+
+    #[test]
+    fn a_state_file_is_read_up_to_64_kib_and_refused_above() {
+        let (home, v1, ..) = v1_home();
+        let text = v1.to_toml().unwrap();
+        let padded = |size: usize| {
+            let mut bytes = text.as_bytes().to_vec();
+            bytes.extend_from_slice(b"\n#");
+            bytes.resize(size - 1, b'x');
+            bytes.push(b'\n');
+            std::fs::write(&home.names.path, &bytes).unwrap();
+        };
+        padded(64 * 1024);
+        assert!(matches!(read(&home.fd, &home.names).unwrap(), OnDisk::V1(ref s) if *s == v1));
+        padded(64 * 1024 + 1);
+        let err = read(&home.fd, &home.names).unwrap_err().to_string();
+        assert!(err.contains("larger than 65536 bytes"), "{err}");
     }
 
     #[test]

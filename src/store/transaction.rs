@@ -30,6 +30,10 @@ pub trait Backend {
     /// Takes the lock. `Error::NotEnrolled` when there is nowhere to keep a state, unless
     /// `create`.
     fn lock(&self, create: Create) -> Result<Box<dyn Locked + '_>>;
+    /// A change (not a login: its note goes in the decision's log line) repaired a read
+    /// that fell back ([`cover_fallback`]); `note` says what and where, for whoever runs
+    /// the change to report (the CLI, the helper). Default: nobody is told.
+    fn note_repair(&self, _note: &str) {}
 }
 
 /// A backend under its lock; the lock is released when this is dropped.
@@ -64,6 +68,9 @@ impl<B: Backend + ?Sized> Backend for &B {
     }
     fn lock(&self, create: Create) -> Result<Box<dyn Locked + '_>> {
         (**self).lock(create)
+    }
+    fn note_repair(&self, note: &str) {
+        (**self).note_repair(note)
     }
 }
 
@@ -329,7 +336,9 @@ fn lock_existing<B: Backend + ?Sized>(
     let mut state = locked
         .read()?
         .ok_or(ChangeError::Refused(Refusal::NotEnrolled))?;
-    cover_fallback(&*locked, &mut state, now, policy)?;
+    if let Some(note) = cover_fallback(&*locked, &mut state, now, policy)? {
+        backend.note_repair(&note);
+    }
     Ok((locked, state))
 }
 

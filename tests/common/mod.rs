@@ -473,7 +473,14 @@ impl TestEnv {
         opts: &AuthOptions,
     ) -> PendingAuth {
         let s = support();
-        let mut cmd = Command::new(&s.pam_client);
+        let mut cmd = match opts.wrapper.split_first() {
+            None => Command::new(&s.pam_client),
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(&s.pam_client);
+                cmd
+            }
+        };
         self.base_env(&mut cmd);
         cmd.env(
             "LD_PRELOAD",
@@ -571,6 +578,8 @@ pub struct AuthOptions {
     expired: u8,
     ruid: Option<u32>,
     env: Vec<(OsString, OsString)>,
+    /// A program (and its arguments) that runs pam_client, such as setpriv.
+    wrapper: Vec<OsString>,
     timeout: Duration,
 }
 
@@ -590,6 +599,7 @@ impl AuthOptions {
             expired: 0,
             ruid: None,
             env: Vec::new(),
+            wrapper: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
         }
     }
@@ -649,6 +659,16 @@ impl AuthOptions {
     /// Extra environment variable for pam_client (and so for the modules).
     pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
         self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Run pam_client through `program args… pam_client …` (a program that execs its
+    /// arguments in a changed process, such as `setpriv`).
+    pub fn under(mut self, program: &str, args: &[&str]) -> Self {
+        self.wrapper = std::iter::once(program)
+            .chain(args.iter().copied())
+            .map(OsString::from)
+            .collect();
         self
     }
 

@@ -217,7 +217,22 @@ p_changes_refused() {
 }
 
 p_recovery_codes() {
-    local out rc=0
+    local out rc=0 old
+    # Output lost (issue 13 item 9): the helper sends the codes, the CLI cannot show them,
+    # so it never commits; the old codes keep working.
+    p_after_step "$WORK/protected.burned"
+    old=$(sed -n 2p "$WORK/enroll/$P_USER.recovery")
+    totp_at "$P_USER" "$NOW" | as_user "$P_USER" "$P_CLI" recovery-codes --count 3 \
+        >/dev/full 2>"$WORK/protected.full.err" || rc=$?
+    step_now >"$WORK/protected.burned"
+    cat "$WORK/protected.full.err"
+    assert_eq 1 "$rc" "recovery-codes >/dev/full exit status"
+    assert_file_contains "$WORK/protected.full.err" "cannot write to standard output" "recovery-codes >/dev/full stderr"
+    out=$(as_user "$P_USER" "$P_CLI" status) || fail "status failed: $out"
+    [[ $out == *"4 left"* ]] || fail "the old recovery codes were replaced by unseen ones: $out"
+    out=$(printf '%s\n' "$old" | as_user "$P_USER" "$P_CLI" verify 2>&1) ||
+        fail "an old recovery code no longer works after recovery-codes >/dev/full: $out"
+    rc=0
     p_after_step "$WORK/protected.burned"
     out=$(totp_at "$P_USER" "$NOW" | as_user "$P_USER" "$P_CLI" recovery-codes --count 3) || rc=$?
     step_now >"$WORK/protected.burned"
@@ -226,6 +241,8 @@ p_recovery_codes() {
     printf '%s\n' "$out" | sed -n 's/^    \([A-Z0-9]\{4\}-.*\)$/\1/p' >"$WORK/enroll/$P_USER.recovery"
     assert_eq 3 "$(wc -l <"$WORK/enroll/$P_USER.recovery")" "new recovery codes shown"
     assert_eq 0 "$(p_failures)" "failures after a right code"
+    out=$(as_user "$P_USER" "$P_CLI" status) || fail "status failed: $out"
+    [[ $out == *"3 left"* ]] || fail "the new recovery codes were not saved: $out"
 }
 
 p_other_user() {

@@ -36,6 +36,17 @@ fn failure(error: ChangeError, context: &Context, store: &dyn Store) -> Failure 
     }
 }
 
+/// The helper did not save what was just shown.
+/// The helper did not confirm a commit. Whether the change was written is then not known
+/// for sure (a reply lost after the write, an error after the rename), so the words never
+/// tell the user to throw away codes that may be the ones in force.
+fn not_committed(error: ChangeError, context: &Context, store: &dyn Store, left: &str) -> CliError {
+    CliError::Refused(format!(
+        "the save was not confirmed: {}; {left}",
+        messages::Says(&failure(error, context, store))
+    ))
+}
+
 fn root_only(option: &str) -> CliError {
     CliError::Refused(format!(
         "{option} is not available with protected storage (the state is kept by root); an administrator can use it: pam-totp --user NAME …"
@@ -153,7 +164,7 @@ pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
             }
         };
         match store.confirm_enrollment(&answer, args.recovery_codes) {
-            Ok(Confirmed::Saved(codes)) => break codes,
+            Ok(Confirmed::Matched(codes)) => break codes,
             Ok(Confirmed::NoMatch) if tries < TRIES => note(
                 "That code does not match. Check that the app shows the entry just added, and type the code it shows now.\n",
             )?,
@@ -180,7 +191,19 @@ pub fn enroll(context: &Context, args: EnrollArgs) -> Done {
         text,
         "\nNext:\n  - Logins ask for a code once an administrator adds this line to the service's\n    file in /etc/pam.d (for example /etc/pam.d/sshd), after the password line:\n        {PAM_LINE}\n  - `pam-totp status` shows the enrollment; `pam-totp verify` checks a code\n    without using it up.\n"
     );
-    out(&text)?;
+    // Shown (written and flushed) before the helper saves: codes nobody saw must not be
+    // the only way in.
+    out(&text).map_err(Failure::Output)?;
+    store
+        .commit()
+        .map_err(|e| {
+            not_committed(
+                e,
+                context,
+                &store,
+                "the new enrollment may not have been saved: `pam-totp status` shows which one is in force",
+            )
+        })?;
     // Not messages::enrolled: `shown` is an import only to display the helper's secret.
     Ok(format!(
         "{} ({}, {} digits, {} s period, {} recovery codes; through the helper, confirmed with a code)",
@@ -225,7 +248,16 @@ pub fn recovery_codes(
         actor.target.name
     ));
     codes_text(&mut text, &codes, &actor.target.name);
-    out(&text)?;
+    // Shown before the helper commits them: if they cannot be written, the old codes stay.
+    out(&text).map_err(Failure::Output)?;
+    store.commit().map_err(|e| {
+        not_committed(
+            e,
+            context,
+            &store,
+            "the codes shown above may not have been saved: `pam-totp status` shows how many recovery codes are left (as many as shown above if they were), and until then keep the old ones too",
+        )
+    })?;
     Ok(format!(
         "replaced the recovery codes ({} new, through the helper)",
         codes.len()

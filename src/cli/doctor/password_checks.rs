@@ -95,10 +95,11 @@ fn check_enforced(service: &str, stack: &Stack, totp: &Rule, out: &mut Vec<Findi
         } else if rule.is_password() {
             Ret::Success
         } else {
+            // Any other module may succeed (pam_tcb, pam_exec, a vendor's): assume it does,
+            // or a `sufficient` one before pam_totp would pass unreported.
             match rule.name() {
                 "pam_deny" => Ret::Fail,
-                "pam_permit" => Ret::Success,
-                _ => Ret::Ignore,
+                _ => Ret::Success,
             }
         }
     });

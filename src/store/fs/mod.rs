@@ -52,6 +52,23 @@ const LOCK_SUFFIX: &str = ".lock";
 /// logins of one user at once, one argon2 check each under the lock, fit on a loaded machine).
 pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(10);
 
+/// Told what and where, for each repair.
+type Reporter = std::rc::Rc<dyn Fn(&str)>;
+
+/// Who hears of a repair made on the way ([`FsStore::report_repairs`]).
+#[derive(Clone, Default)]
+struct RepairReport(Option<Reporter>);
+
+impl std::fmt::Debug for RepairReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "reported"
+        } else {
+            "unreported"
+        })
+    }
+}
+
 /// A user's state file and the rules for touching it.
 #[derive(Debug, Clone)]
 pub struct FsStore {
@@ -70,6 +87,7 @@ pub struct FsStore {
     /// The state's directory as the read before prompting opened and checked it: the
     /// login's locked read-decide-write then starts from it, one directory walk per login.
     walked: WalkedDir,
+    repairs: RepairReport,
 }
 
 #[derive(Debug, Default)]
@@ -131,7 +149,15 @@ impl FsStore {
             names,
             last_parsed: ParseCache::default(),
             walked: WalkedDir::default(),
+            repairs: RepairReport::default(),
         })
+    }
+
+    /// Tells `report` of every repair an admin change makes on the way (a damaged newest
+    /// counters record rewritten from the older one): what and where, never a secret.
+    pub fn report_repairs(mut self, report: impl Fn(&str) + 'static) -> FsStore {
+        self.repairs = RepairReport(Some(std::rc::Rc::new(report)));
+        self
     }
 
     /// The state file's full path, for messages.
@@ -258,8 +284,8 @@ impl FsStore {
             Parsed::V2(enrollment) => enrollment,
         };
         let counters_path = self.names.path_of(&self.names.counters);
-        let counters = match self.open_counters(dir, access)? {
-            Some(file) => file,
+        let (counters, counters_size) = match self.open_counters(dir, access)? {
+            Some(opened) => opened,
             None => {
                 return Err(Error::corrupt(
                     &counters_path,
@@ -273,7 +299,7 @@ impl FsStore {
             picked: current,
             other_damaged,
         } = self
-            .load_counters(&counters, &enrollment.id)
+            .load_counters(&counters, counters_size, &enrollment.id)
             .map_err(|e| e.into_error(&counters_path))?;
         // An HOTP enrollment without its counter has no replay guard; a TOTP one with a
         // counter is not what this build writes. Either is refused, never guessed at.
@@ -297,8 +323,8 @@ impl FsStore {
     }
 
     /// Opens the counters file beside the state, as checked as the state file itself and
-    /// with one link only; `None` if it does not exist.
-    fn open_counters(&self, dir: &OwnedFd, access: Access) -> Result<Option<File>> {
+    /// with one link only, with its size; `None` if it does not exist.
+    fn open_counters(&self, dir: &OwnedFd, access: Access) -> Result<Option<(File, u64)>> {
         let name = &self.names.counters;
         let path = self.names.path_of(name);
         let opened = match access {
@@ -318,16 +344,18 @@ impl FsStore {
                 path,
             });
         }
-        Ok(Some(File::from(fd)))
+        Ok(Some((File::from(fd), stat.st_size as u64)))
     }
 
-    /// The current record of enrollment `expected` in the counters file.
+    /// The current record of enrollment `expected` in the counters file (`size`: from the
+    /// fstat that checked it).
     fn load_counters(
         &self,
         file: &File,
+        size: u64,
         expected: &EnrollmentId,
     ) -> std::result::Result<Found, CountersError> {
-        let both = counters_file::read_both(file)?;
+        let both = counters_file::read_both(file, size)?;
         self.last_parsed.pick(both, expected)
     }
 }
@@ -335,6 +363,12 @@ impl FsStore {
 impl Backend for FsStore {
     fn location(&self) -> &Path {
         &self.path
+    }
+
+    fn note_repair(&self, note: &str) {
+        if let Some(report) = &self.repairs.0 {
+            report(note);
+        }
     }
 
     /// Reads the state without locking (to decide before prompting); `None` if not enrolled.
@@ -441,6 +475,7 @@ pub fn read_state_file(path: &Path) -> Result<Option<State>> {
         names,
         last_parsed: ParseCache::default(),
         walked: WalkedDir::default(),
+        repairs: RepairReport::default(),
     };
     store.load()
 }

@@ -12,12 +12,20 @@
 //! status | prepare
 //! prove code=C | verify code=C | disable code=C
 //! enroll algorithm=SHA1 digits=6 period=30
-//! confirm code=C count=N              saves the enrollment begun by `enroll`
-//! recovery-codes code=C count=N
+//! confirm code=C count=N              checks the code, sends the new recovery codes
+//! recovery-codes code=C count=N       checks the code, sends the new recovery codes
+//! commit                              saves what confirm/recovery-codes sent, once shown
 //! ```
+//!
+//! `confirm` and `recovery-codes` save nothing: the client shows (writes and flushes) the
+//! codes, then sends `commit`, and only then does the helper save them, under the lock, if
+//! the state is still the one it made them for. Any other request in between, or the end
+//! of input, ends the run with nothing changed (the old codes keep working).
 //!
 //! Responses: `ok KIND fields…`, `no KIND fields…` (refused) or `error text=…` (failed).
 
+#[cfg(test)]
+mod pins;
 mod request;
 mod response;
 

@@ -6,15 +6,26 @@ use super::*;
 /// What the client asks.
 #[derive(Debug)]
 pub enum Request {
-    Hello { version: u32 },
+    Hello {
+        version: u32,
+    },
     Status,
     Prepare,
     Prove(SecretString),
     Verify(SecretString),
     Disable(SecretString),
     Enroll(OtpParams),
-    Confirm { code: SecretString, count: usize },
-    RecoveryCodes { code: SecretString, count: usize },
+    Confirm {
+        code: SecretString,
+        count: usize,
+    },
+    RecoveryCodes {
+        code: SecretString,
+        count: usize,
+    },
+    /// The client has shown (written and flushed) what `confirm` or `recovery-codes` sent:
+    /// only now is it saved.
+    Commit,
 }
 
 impl Request {
@@ -30,6 +41,7 @@ impl Request {
             Request::Enroll(_) => "enroll",
             Request::Confirm { .. } => "confirm",
             Request::RecoveryCodes { .. } => "recovery-codes",
+            Request::Commit => "commit",
         }
     }
 
@@ -57,6 +69,10 @@ impl Request {
             "prepare" => {
                 line.expect(&[])?;
                 Request::Prepare
+            }
+            "commit" => {
+                line.expect(&[])?;
+                Request::Commit
             }
             "prove" | "verify" | "disable" => {
                 line.expect(&["code"])?;
@@ -102,6 +118,7 @@ impl Request {
             Request::Hello { version } => Line::new("hello").with("version", version),
             Request::Status => Line::new("status"),
             Request::Prepare => Line::new("prepare"),
+            Request::Commit => Line::new("commit"),
             Request::Prove(code) => Line::new("prove").with("code", code.expose()),
             Request::Verify(code) => Line::new("verify").with("code", code.expose()),
             Request::Disable(code) => Line::new("disable").with("code", code.expose()),
