@@ -175,6 +175,8 @@ fn hash_into(
     salt: &[u8],
     out: &mut [u8],
 ) -> Result<bool> {
+    #[cfg(test)]
+    argon2_count::add_one();
     let mut blocks = MappedBlocks::new(argon2.params().block_count())?;
     Ok(argon2
         .hash_password_into_with_memory(code.expose().as_bytes(), salt, out, &mut blocks)
@@ -323,6 +325,26 @@ fn matches_hash(code: &SecretString, hash: &PasswordHash) -> Result<bool> {
     let argon2 = Argon2::new(Algorithm::Argon2id, version, params);
     Ok(hash_into(&argon2, code, &salt[..], &mut out)?
         && constant_time_eq::constant_time_eq(&out, expected.as_bytes()))
+}
+
+/// Test builds count the argon2 runs each thread makes, so that what a check (or the
+/// login's decoy) costs is asserted by count, as the HMACs are (`otp::hmac_count`).
+#[cfg(test)]
+pub(crate) mod argon2_count {
+    use std::cell::Cell;
+
+    thread_local! {
+        static COUNT: Cell<u64> = const { Cell::new(0) };
+    }
+
+    pub(crate) fn add_one() {
+        COUNT.with(|c| c.set(c.get() + 1));
+    }
+
+    /// The count so far, reset to zero.
+    pub(crate) fn take() -> u64 {
+        COUNT.with(|c| c.replace(0))
+    }
 }
 
 #[cfg(test)]

@@ -215,9 +215,10 @@ fn decide(
     };
     // Only a login with a remote host (never a local one, sudo, su) and the option on,
     // for the service it passed for; throttling was refused above, and `remembers_host`
-    // checks it again.
+    // checks it again. Never with forward_pass (the options refuse the pair; this holds
+    // even if they did not): its code prompt also carries the password.
     let host = match purpose {
-        Purpose::Login if options.grace_period > 0 => conv
+        Purpose::Login if options.grace_period > 0 && !options.forward_pass => conv
             .remote_host()
             .zip(conv.service())
             .and_then(|(rhost, service)| RemoteHost::new(&rhost, &service)),
@@ -290,6 +291,20 @@ fn ask_anyway(options: &Options, conv: &mut dyn Conversation, now: u64) {
 /// imitated: writing files for unknown users would be worse; libpam's failure delay covers
 /// that difference.
 fn decoy_check(options: &Options, code: &SecretString, now: u64) {
+    // A recovery-shaped answer costs an enrolled user one argon2 verification (an unknown
+    // id too, see `verify_recovery_code`), and no HMAC: so does the decoy's (found by
+    // review: an unknown user's decoy ran no argon2, tens of milliseconds less).
+    match crate::input::classify(code.expose(), 6) {
+        crate::input::Entered::Recovery { id, code } => {
+            let _ = std::hint::black_box(crate::recovery::verify_recovery_code(&[], &id, &code));
+            return;
+        }
+        crate::input::Entered::LegacyScratch(code) => {
+            let _ = std::hint::black_box(crate::recovery::verify_recovery_code(&[], "", &code));
+            return;
+        }
+        _ => {}
+    }
     const DECOY_SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
     let params = OtpParams {
         algorithm: HashAlgorithm::SHA1,

@@ -791,3 +791,26 @@ fn an_unknown_user_costs_what_an_hotp_users_wrong_code_costs() {
     assert_eq!(decision.outcome, Outcome::Denied);
     assert!(hmac_count::take() >= hotp::hmacs_per_wrong_code(options(&[]).hotp_window));
 }
+
+/// Found by review: a recovery-shaped answer costs an enrolled user one argon2 verification
+/// (a wrong code, or an unknown id); an unknown user's decoy ran none, tens of milliseconds
+/// less. Now it costs the same one.
+#[test]
+fn a_recovery_shaped_answer_costs_one_argon2_run_whoever_the_user_is() {
+    use crate::recovery::argon2_count;
+    // Made before counting: the shared codes are hashed once, in whichever test comes first.
+    let store = MemoryStore::new(Some(enrolled()));
+    let held_id = &recovery_codes().0[0][..4];
+    for answer in [
+        format!("{held_id}-2222-2222-2222-2222"),
+        "2222-2222-2222-2222-2222".to_owned(),
+    ] {
+        for user in ["alice", "mallory"] {
+            store.set_state(Some(enrolled()));
+            argon2_count::take();
+            let decision = login_at(user, &store, &options(&[]), &|| Ok(NOW), asks(&answer));
+            assert_eq!(decision.outcome, Outcome::Denied, "{user} {answer}");
+            assert_eq!(argon2_count::take(), 1, "{user} {answer}");
+        }
+    }
+}
