@@ -13,19 +13,13 @@ pub(crate) struct StackFacts {
     pub password_first: bool,
 }
 
-fn at(rule: &Rule) -> Option<Location> {
+pub(super) fn at(rule: &Rule) -> Option<Location> {
     Some(Location::line(&rule.file, rule.line))
 }
 
-/// Checks `stack` of `service`; `named` when the admin asked for this service.
-pub(crate) fn check(
-    service: &str,
-    stack: &Stack,
-    named: bool,
-    options_of: &dyn Fn(&Rule) -> Effective,
-    out: &mut Vec<Finding>,
-) -> StackFacts {
-    let mut facts = StackFacts::default();
+/// One finding per line of `service`'s stack that libpam could not read. The auth and the
+/// password checks word it alike, so a broken file shared by both is reported once.
+pub(super) fn report_unreadable(service: &str, stack: &Stack, out: &mut Vec<Finding>) {
     for error in &stack.errors {
         out.push(Finding::new(
             Severity::Error,
@@ -39,6 +33,18 @@ pub(crate) fn check(
             "fix or restore the file; `pamtester` can try the service",
         ));
     }
+}
+
+/// Checks `stack` of `service`; `named` when the admin asked for this service.
+pub(crate) fn check(
+    service: &str,
+    stack: &Stack,
+    named: bool,
+    options_of: &dyn Fn(&Rule) -> Effective,
+    out: &mut Vec<Finding>,
+) -> StackFacts {
+    let mut facts = StackFacts::default();
+    report_unreadable(service, stack, out);
     let rules = stack.rules();
     let Some(totp) = rules.iter().copied().find(|r| r.is_totp()) else {
         if named {

@@ -2,15 +2,12 @@
 //! `pam_chauthtok`), where pam_totp is: before the module that changes the password, with a
 //! control that ends the change on a wrong code.
 
-use super::findings::{Finding, Location, Severity};
+use super::findings::{Finding, Severity};
+use super::pam_checks::{at, report_unreadable};
 use super::pam_stack::{self, Action, Ret, Rule, Stack};
 
 /// Where the examples show the password lines.
 const EXAMPLES: &str = "see pam.d-examples/debian/common-password, pam.d-examples/rhel/system-auth";
-
-fn at(rule: &Rule) -> Option<Location> {
-    Some(Location::line(&rule.file, rule.line))
-}
 
 /// Checks the password stack of `service`, if pam_totp is in it (a code before a password
 /// change is optional: no pam_totp there is no finding).
@@ -19,20 +16,7 @@ pub(crate) fn check(service: &str, stack: &Stack, out: &mut Vec<Finding>) {
     let Some(index) = rules.iter().position(|r| r.is_totp()) else {
         return;
     };
-    for error in &stack.errors {
-        // Worded as the auth stack's finding: the same broken file is then reported once.
-        out.push(Finding::new(
-            Severity::Error,
-            "pam.unreadable",
-            Some(Location {
-                file: error.file.clone(),
-                line: error.line,
-            }),
-            format!("the {service} stack {}", error.problem),
-            "libpam refuses a service whose stack it cannot read: every login through it fails",
-            "fix or restore the file; `pamtester` can try the service",
-        ));
-    }
+    report_unreadable(service, stack, out);
     let totp = rules[index];
     let control_ok = check_control(service, totp, out);
     if let Some(password) = rules[..index].iter().find(|r| r.is_password()) {
