@@ -6,6 +6,7 @@ use crate::secret::{SecretString, random_bytes};
 use crate::sys::MappedBlocks;
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Params, Version};
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 /// Recovery-code alphabet: no 0/O, 1/I/L, so a code read off paper is typed right.
@@ -42,6 +43,13 @@ const ARGON2_M_KIB: u32 = 8;
 const ARGON2_T: u32 = 1;
 const ARGON2_P: u32 = 1;
 const ARGON2_OUTPUT: usize = 32;
+const ARGON2_SALT: usize = 16;
+/// How every hash this build writes begins: the PHC string of the parameters above (a
+/// unit test holds the two together).
+#[cfg(not(fuzzing))]
+const WRITTEN_PREFIX: &str = "$argon2id$v=19$m=19456,t=2,p=1$";
+#[cfg(fuzzing)]
+const WRITTEN_PREFIX: &str = "$argon2id$v=19$m=8,t=1,p=1$";
 /// The most a state file may ask for: a hostile file must not make a login allocate
 /// gigabytes or spin for minutes.
 const MAX_M_KIB: u32 = 64 * 1024;
@@ -52,14 +60,33 @@ const MAX_OUTPUT: usize = 64;
 
 /// A recovery code as stored: only its argon2id hash, and the non-secret id (the code's
 /// first group) that says which hash to check, so a check costs one argon2 verification.
+/// Shared strings: a login builds its state from the enrollment twice (before the prompt,
+/// then under the lock), and copying ten ids and hashes each time was 40 allocations.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecoveryCodeHash {
-    pub id: String,
-    pub hash: String,
+    pub id: Arc<str>,
+    pub hash: Arc<str>,
 }
 
 pub fn is_recovery_id(id: &str) -> bool {
-    id.len() == GROUP && id.bytes().all(|b| RECOVERY_ALPHABET.contains(&b))
+    // A table, not a search of the alphabet per byte: every login checks every stored id.
+    const IN_ALPHABET: [bool; 256] = {
+        let mut table = [false; 256];
+        let mut i = 0;
+        while i < RECOVERY_ALPHABET.len() {
+            table[RECOVERY_ALPHABET[i] as usize] = true;
+            i += 1;
+        }
+        table
+    };
+    id.len() == GROUP && id.bytes().all(|b| IN_ALPHABET[usize::from(b)])
+}
+
+/// A well-formed id ([`is_recovery_id`]) as a number, for comparing ids cheaply.
+pub(crate) fn id_number(id: &str) -> Option<u32> {
+    const _: () = assert!(GROUP == 4, "an id is four bytes");
+    let bytes: [u8; GROUP] = id.as_bytes().try_into().ok()?;
+    is_recovery_id(id).then(|| u32::from_le_bytes(bytes))
 }
 
 /// `count` new recovery codes: the readable codes (to show once) and their hashes (to store).
@@ -69,12 +96,15 @@ pub fn new_recovery_codes(count: usize) -> Result<(Vec<SecretString>, Vec<Recove
     while stored.len() < count {
         let code = random_recovery_code()?;
         let id = code.expose()[..GROUP].to_owned();
-        if stored.iter().any(|c| c.id == id) {
+        if stored.iter().any(|c| *c.id == *id) {
             continue; // ids pick the hash to check, so they must be unique
         }
         let hash = hash_recovery_code(&code)?;
         shown.push(format_recovery_code(&code));
-        stored.push(RecoveryCodeHash { id, hash });
+        stored.push(RecoveryCodeHash {
+            id: id.into(),
+            hash: hash.into(),
+        });
     }
     Ok((shown, stored))
 }
@@ -113,8 +143,8 @@ pub(crate) fn hash_scratch_codes(
         .iter()
         .map(|code| {
             Ok(RecoveryCodeHash {
-                id: scratch_code_id(secret, code)?,
-                hash: hash_recovery_code(code)?,
+                id: scratch_code_id(secret, code)?.into(),
+                hash: hash_recovery_code(code)?.into(),
             })
         })
         .collect()
@@ -148,7 +178,8 @@ fn argon2() -> Result<Argon2<'static>> {
 }
 
 fn hash_recovery_code(code: &SecretString) -> Result<String> {
-    let salt = random_bytes::<16>().map_err(|e| Error::Internal(format!("random: {e}")))?;
+    let salt =
+        random_bytes::<ARGON2_SALT>().map_err(|e| Error::Internal(format!("random: {e}")))?;
     let argon2 = argon2()?;
     let mut out = Zeroizing::new([0u8; ARGON2_OUTPUT]);
     if !hash_into(&argon2, code, salt.as_ref(), &mut out[..])? {
@@ -187,7 +218,16 @@ fn hash_into(
 /// login loads every hash, so this reads the PHC string's shape and numbers by hand; the
 /// one hash a login verifies is parsed in full ([`parse_capped`]) first.
 pub(crate) fn check_recovery_hash(phc: &str) -> std::result::Result<(), String> {
+    if is_as_written(phc) {
+        return Ok(());
+    }
+    check_phc_shape(phc)
+}
+
+/// The general form of [`check_recovery_hash`]: any argon2id PHC string under the caps.
+fn check_phc_shape(phc: &str) -> std::result::Result<(), String> {
     let not_phc = || "hash is not a PHC string".to_string();
+    let bad_parameters = || "bad argon2 parameters".to_string();
     let Some(rest) = phc.strip_prefix("$argon2id$") else {
         return Err(if phc.starts_with("$argon2") {
             "hash is not argon2id".into()
@@ -195,7 +235,9 @@ pub(crate) fn check_recovery_hash(phc: &str) -> std::result::Result<(), String> 
             not_phc()
         });
     };
-    let mut fields = rest.split('$');
+    // Split as bytes, not with `str::split`: its searcher's set-up per field cost more than
+    // the checks themselves, ten hashes a login.
+    let mut fields = rest.as_bytes().split(|&b| b == b'$');
     let (Some(version), Some(params), Some(salt), Some(output), None) = (
         fields.next(),
         fields.next(),
@@ -205,19 +247,25 @@ pub(crate) fn check_recovery_hash(phc: &str) -> std::result::Result<(), String> 
     ) else {
         return Err(not_phc());
     };
-    if version != "v=19" {
-        return Err("bad argon2 parameters".into());
+    if version != b"v=19" {
+        return Err(bad_parameters());
     }
-    let mut costs = params.split(',').map(|kv| kv.split_once('='));
-    let mut cost = |name: &str| match costs.next() {
-        Some(Some((key, value))) if key == name && !value.is_empty() && value.len() <= 10 => value
-            .parse::<u32>()
-            .map_err(|_| "bad argon2 parameters".to_string()),
-        _ => Err("bad argon2 parameters".to_string()),
+    let mut costs = params.split(|&b| b == b',');
+    // `name=` and 1 to 10 decimal digits (no sign), within u32.
+    let mut cost = |name: &[u8]| {
+        let value = costs
+            .next()
+            .and_then(|kv| kv.strip_prefix(name)?.strip_prefix(b"="))
+            .filter(|v| (1..=10).contains(&v.len()) && v.iter().all(u8::is_ascii_digit))
+            .ok_or_else(bad_parameters)?;
+        let n = value
+            .iter()
+            .fold(0u64, |n, &digit| n * 10 + u64::from(digit - b'0'));
+        u32::try_from(n).map_err(|_| bad_parameters())
     };
-    let (m, t, p) = (cost("m")?, cost("t")?, cost("p")?);
+    let (m, t, p) = (cost(b"m")?, cost(b"t")?, cost(b"p")?);
     if costs.next().is_some() || m == 0 || t == 0 || p == 0 {
-        return Err("bad argon2 parameters".into());
+        return Err(bad_parameters());
     }
     if m > MAX_M_KIB || t > MAX_T || p > MAX_P {
         return Err(format!(
@@ -225,7 +273,7 @@ pub(crate) fn check_recovery_hash(phc: &str) -> std::result::Result<(), String> 
         ));
     }
     // Unpadded base64: 4 characters per 3 bytes.
-    let b64 = |text: &str| is_base64(text).then_some(text.len() * 3 / 4);
+    let b64 = |text: &[u8]| is_base64(text).then_some(text.len() * 3 / 4);
     // The salt is bounded in base64 characters, as the full parse bounds it (PHC's limit).
     let salt_ok = b64(salt).is_some() && (1..=MAX_SALT).contains(&salt.len());
     let output_ok = b64(output).is_some_and(|n| (16..=MAX_OUTPUT).contains(&n));
@@ -233,6 +281,46 @@ pub(crate) fn check_recovery_hash(phc: &str) -> std::result::Result<(), String> 
         return Err("argon2 salt or output length out of range".into());
     }
     Ok(())
+}
+
+/// Whether `phc` has exactly the shape of the hashes this build writes: our parameters
+/// (under the caps), then a salt and an output of our sizes in unpadded base64. A tenth of
+/// the general check's cost; anything else (an imported or older hash) takes that check.
+fn is_as_written(phc: &str) -> bool {
+    // Unpadded base64 lengths of the salt and the output.
+    const SALT_B64: usize = (ARGON2_SALT * 4).div_ceil(3);
+    const OUTPUT_B64: usize = (ARGON2_OUTPUT * 4).div_ceil(3);
+    let Some(rest) = phc.strip_prefix(WRITTEN_PREFIX) else {
+        return false;
+    };
+    let rest = rest.as_bytes();
+    rest.len() == SALT_B64 + 1 + OUTPUT_B64
+        && rest[SALT_B64] == b'$'
+        && is_base64(&rest[..SALT_B64])
+        && is_base64(&rest[SALT_B64 + 1..])
+        // The last character's unused low bits are zero, as the full parse requires.
+        && canonical_end(rest[SALT_B64 - 1], ARGON2_SALT)
+        && canonical_end(rest[rest.len() - 1], ARGON2_OUTPUT)
+}
+
+/// Whether `last`, the final character of `bytes` bytes in unpadded base64, leaves the
+/// bits past the data zero (canonical encoding).
+fn canonical_end(last: u8, bytes: usize) -> bool {
+    let value = match last {
+        b'A'..=b'Z' => last - b'A',
+        b'a'..=b'z' => last - b'a' + 26,
+        b'0'..=b'9' => last - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => return false,
+    };
+    // 1 or 2 bytes left over use 2 or 4 bits of the last character's 6.
+    let unused = match bytes % 3 {
+        1 => 4,
+        2 => 2,
+        _ => 0,
+    };
+    value & ((1 << unused) - 1) == 0
 }
 
 fn parse_capped(phc: &str) -> std::result::Result<PasswordHash, String> {
@@ -260,19 +348,16 @@ fn parse_capped(phc: &str) -> std::result::Result<PasswordHash, String> {
 /// Whether every byte is in the base64 alphabet (`A-Z a-z 0-9 + /`, no padding). A table
 /// and no early exit: a login checks the ten stored hashes' 650 characters, and the
 /// byte-by-byte comparisons cost it more than reading the whole file.
-fn is_base64(text: &str) -> bool {
-    const ALPHABET: [bool; 256] = {
-        let mut table = [false; 256];
-        let mut b = 0;
-        while b < 256 {
-            let c = b as u8;
-            table[b] = c.is_ascii_alphanumeric() || c == b'+' || c == b'/';
-            b += 1;
-        }
-        table
-    };
-    text.bytes()
-        .fold(true, |ok, b| ok & ALPHABET[usize::from(b)])
+fn is_base64(text: &[u8]) -> bool {
+    // Range tests, not a table: the compiler checks 32 bytes at a time (a table lookup per
+    // byte cannot be vectorised), and every login checks ten salts and outputs.
+    text.iter().fold(true, |ok, &b| {
+        ok & ((b.wrapping_sub(b'0') < 10)
+            | (b.wrapping_sub(b'A') < 26)
+            | (b.wrapping_sub(b'a') < 26)
+            | (b == b'+')
+            | (b == b'/'))
+    })
 }
 
 /// The index of the stored recovery code that `code` (id + secret) matches. One argon2
@@ -286,7 +371,7 @@ pub(crate) fn verify_recovery_code(
     let mut candidates = stored
         .iter()
         .enumerate()
-        .filter(|(_, c)| c.id == id)
+        .filter(|(_, c)| *c.id == *id)
         .take(MAX_SHARED_ID)
         .peekable();
     if candidates.peek().is_none() {
@@ -484,6 +569,48 @@ mod tests {
     }
 
     #[test]
+    fn the_written_shape_is_what_this_build_writes_and_never_more_than_the_general_check() {
+        assert_eq!(
+            WRITTEN_PREFIX,
+            format!("$argon2id$v=19$m={ARGON2_M_KIB},t={ARGON2_T},p={ARGON2_P}$")
+        );
+        let (_, made) = new_recovery_codes(2).unwrap();
+        let mut accepted = 0;
+        for code in &made {
+            assert!(is_as_written(&code.hash), "{}", code.hash);
+            let bytes = code.hash.as_bytes();
+            let mut mutants = Vec::new();
+            for i in 0..bytes.len() {
+                let mut deleted = bytes.to_vec();
+                deleted.remove(i);
+                mutants.push(deleted);
+                for c in *b"$=,+/0Aa!-" {
+                    let mut replaced = bytes.to_vec();
+                    replaced[i] = c;
+                    mutants.push(replaced);
+                    let mut inserted = bytes.to_vec();
+                    inserted.insert(i, c);
+                    mutants.push(inserted);
+                }
+            }
+            for mutant in mutants
+                .into_iter()
+                .filter_map(|m| String::from_utf8(m).ok())
+            {
+                if is_as_written(&mutant) {
+                    accepted += 1;
+                    assert_eq!(check_phc_shape(&mutant), Ok(()), "{mutant}");
+                    assert!(parse_capped(&mutant).is_ok(), "{mutant}");
+                }
+            }
+        }
+        assert!(
+            accepted > 0,
+            "no mutant took the fast path: the test tests nothing"
+        );
+    }
+
+    #[test]
     fn hostile_argon2_parameters_are_refused() {
         let hostile = "$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHRzYWx0$YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY";
         assert!(check_recovery_hash(hostile).unwrap_err().contains("cap"));
@@ -501,6 +628,11 @@ mod tests {
             "$argon2id$v=16$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY",
             "$argon2id$v=19$m=19456,t=2,p=1$c2Fs!HNhbHRzYWx0$YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY",
             "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$YWJj",
+            // A sign, a number past u32, a missing value, a key out of order.
+            "$argon2id$v=19$m=+19456,t=2,p=1$c2FsdHNhbHRzYWx0$YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY",
+            "$argon2id$v=19$m=4294967296,t=2,p=1$c2FsdHNhbHRzYWx0$YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY",
+            "$argon2id$v=19$m=,t=2,p=1$c2FsdHNhbHRzYWx0$YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY",
+            "$argon2id$v=19$t=2,m=19456,p=1$c2FsdHNhbHRzYWx0$YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY",
         ] {
             assert!(check_recovery_hash(bad).is_err(), "{bad}");
         }

@@ -5,6 +5,7 @@
 //! to expect and turn a [`Violation`] into their own message.
 
 use crate::error::Error;
+use crate::secret::SecretBytes;
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, open, openat};
 use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat, mkdirat};
@@ -13,7 +14,6 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
-use zeroize::Zeroizing;
 
 const DIR_FLAGS: OFlag = OFlag::O_RDONLY
     .union(OFlag::O_DIRECTORY)
@@ -275,20 +275,20 @@ pub(crate) enum ReadFailure {
     Io(io::Error),
 }
 
-/// Reads a whole file of at most `cap` bytes (`size`: what fstat said). Zeroizing: it may
-/// hold a secret.
+/// Reads a whole file of at most `cap` bytes (`size`: what fstat said). Wiped when
+/// dropped: it may hold a secret.
 pub(crate) fn read_capped(
     file: impl Into<File>,
     size: u64,
     cap: u64,
-) -> Result<Zeroizing<Vec<u8>>, ReadFailure> {
+) -> Result<SecretBytes, ReadFailure> {
     if size > cap {
         return Err(ReadFailure::TooLarge);
     }
-    let mut bytes = Zeroizing::new(Vec::with_capacity(size as usize));
+    let mut bytes = SecretBytes::with_capacity(size as usize);
     file.into()
         .take(cap + 1)
-        .read_to_end(&mut bytes)
+        .read_to_end(bytes.as_mut_vec())
         .map_err(ReadFailure::Io)?;
     if bytes.len() as u64 > cap {
         return Err(ReadFailure::Grew);
@@ -416,7 +416,7 @@ mod tests {
         let path = dir.path().join("f");
         std::fs::write(&path, "12345").unwrap();
         let read = |size, cap| read_capped(File::open(&path).unwrap(), size, cap);
-        assert_eq!(read(5, 5).unwrap().as_slice(), b"12345");
+        assert_eq!(&*read(5, 5).unwrap(), b"12345");
         assert!(matches!(read(5, 4), Err(ReadFailure::TooLarge)));
         assert!(matches!(read(3, 4), Err(ReadFailure::Grew)));
     }

@@ -142,7 +142,7 @@ fn kill_9_at_any_moment_leaves_a_valid_state_and_no_code_comes_back() {
         let state = pam_totp::store::fs::read_state_file(&user.state_path)
             .unwrap_or_else(|e| panic!("round {round}: {e}"))
             .expect("still enrolled");
-        let left: Vec<&str> = state.recovery_codes.iter().map(|c| c.id.as_str()).collect();
+        let left: Vec<&str> = state.recovery_codes.iter().map(|c| &*c.id).collect();
         for id in &burned {
             assert!(
                 !left.contains(&id.as_str()),

@@ -42,7 +42,7 @@ use pam_totp::store::Store;
 use pam_totp::store::memory::{MemoryStore, Step};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 const SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 const START: u64 = 1_700_000_000;
@@ -113,11 +113,12 @@ fn recovery_hashes() -> &'static [RecoveryCodeHash] {
         RECOVERY
             .iter()
             .map(|code| RecoveryCodeHash {
-                id: code[..4].to_owned(),
+                id: code[..4].into(),
                 hash: argon2
                     .hash_password_with_salt(code.as_bytes(), b"fuzzsaltfuzzsalt")
                     .expect("argon2")
-                    .to_string(),
+                    .to_string()
+                    .into(),
             })
             .collect()
     })
@@ -351,7 +352,7 @@ fuzz_target!(|data: &[u8]| {
     let mut now = START;
     let mut last_accepted: Option<u64> = None;
     let mut last_hotp: Option<u64> = None;
-    let mut used_recovery: HashSet<String> = HashSet::new();
+    let mut used_recovery: HashSet<Arc<str>> = HashSet::new();
     // When each PAM_RHOST last passed with a code for each service, grace_period on.
     let mut passed: HashMap<(&str, &str), u64> = HashMap::new();
     for _ in 0..MAX_LOGINS {

@@ -375,7 +375,10 @@ impl Draft {
                 "forward_pass cannot be combined with grace_period: a remembered host would skip the password prompt too; ask for the code in its own prompt to use grace_period".into(),
             ));
         }
-        options.secret = SecretPath::parse(&secret)?;
+        // Parsed already when it is the text the options hold (the default, most often).
+        if secret != options.secret.as_str() {
+            options.secret = SecretPath::parse(&secret)?;
+        }
         Ok(options)
     }
 }

@@ -79,9 +79,16 @@ impl SecretPath {
         for part in rest.split('/') {
             check_written_component(part).map_err(&bad)?;
             let pieces = pieces(part).map_err(&bad)?;
-            // The same check as for a real user: a template that is empty or "." for a
-            // plain name is refused here, once.
-            check_component(&expand(&pieces, "user")).map_err(&bad)?;
+            // The same check as for a real user, once: a component without %u is its
+            // text (one piece: `pieces` joins adjacent text), and one with %u is never
+            // empty, "." or "..".
+            if !pieces.contains(&Piece::User) {
+                let text = match pieces.as_slice() {
+                    [Piece::Text(text)] => text.as_str(),
+                    _ => "",
+                };
+                check_component(text).map_err(&bad)?;
+            }
             components.push(pieces);
         }
         // `%%u` is a literal "%u": without a real %u every user would share one file, and
@@ -134,23 +141,25 @@ impl SecretPath {
 fn pieces(part: &str) -> std::result::Result<Vec<Piece>, &'static str> {
     let mut pieces = Vec::new();
     let mut text = String::new();
-    let mut chars = part.chars();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            text.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('u') => {
+    // Plain runs are copied whole, not a character at a time: the module parses the
+    // template at every login.
+    let mut rest = part;
+    while let Some(percent) = rest.find('%') {
+        text.push_str(&rest[..percent]);
+        match rest.as_bytes().get(percent + 1) {
+            Some(b'u') => {
                 if !text.is_empty() {
                     pieces.push(Piece::Text(std::mem::take(&mut text)));
                 }
                 pieces.push(Piece::User);
             }
-            Some('%') => text.push('%'),
+            Some(b'%') => text.push('%'),
             _ => return Err("only %u and %% may appear after the start (%h only first)"),
         }
+        // Past the '%' and the ASCII character after it.
+        rest = &rest[percent + 2..];
     }
+    text.push_str(rest);
     if !text.is_empty() {
         pieces.push(Piece::Text(text));
     }

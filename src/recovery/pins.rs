@@ -62,7 +62,7 @@ fn new_codes_have_unique_ids_and_verify() {
     assert_eq!((shown.len(), stored.len()), (2, 2));
     assert_ne!(stored[0].id, stored[1].id);
     for (code, hash) in shown.iter().zip(&stored) {
-        assert_eq!(code.expose()[..GROUP], hash.id);
+        assert_eq!(code.expose()[..GROUP], *hash.id);
         assert!(check_recovery_hash(&hash.hash).is_ok(), "{}", hash.hash);
     }
     assert!(new_recovery_codes(0).unwrap().0.is_empty());
@@ -131,7 +131,7 @@ fn a_code_verifies_against_its_own_hash_only() {
     // A stored hash over the caps is an error, not a silent "wrong code".
     let hostile = [RecoveryCodeHash {
         id: stored[0].id.clone(),
-        hash: phc(MAX_M_KIB * 2, 1, 1, 22, 43),
+        hash: phc(MAX_M_KIB * 2, 1, 1, 22, 43).into(),
     }];
     assert!(verify_recovery_code(&hostile, &stored[0].id, &code(0)).is_err());
 }

@@ -239,6 +239,13 @@ impl Record {
 
     pub fn encode(&self) -> Box<[u8; RECORD_SIZE]> {
         let mut block = Box::new([0u8; RECORD_SIZE]);
+        self.encode_into(&mut block);
+        block
+    }
+
+    /// The record into `block`, which must be all zeros (a login encodes into a buffer on
+    /// its stack: a fresh zeroed 4 KiB from the heap each time cost more than the rest).
+    pub fn encode_into(&self, block: &mut [u8; RECORD_SIZE]) {
         let c = &self.counters;
         block[..8].copy_from_slice(&MAGIC);
         put(&mut block[..], OFF_VERSION, &FORMAT_VERSION.to_le_bytes());
@@ -295,7 +302,6 @@ impl Record {
         }
         let checksum = checksum_of(&block[..]);
         put(&mut block[..], OFF_CHECKSUM, &checksum);
-        block
     }
 
     /// Decodes one block. Any byte string is accepted as input; anything but a valid,

@@ -112,16 +112,31 @@ fn parse_value(text: &str) -> Option<Value<'_>> {
     if text == "[]" {
         return Some(Value::EmptyArray);
     }
-    if let Some(inner) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
-        // What a basic string holds unescaped: no quote, backslash or ASCII control
-        // character (TOML allows the C1 controls; refusing them is needless).
-        // No early exit: the compiler can then check 32 bytes at a time (the ten hashes
-        // are most of a state file's bytes).
-        let plain = inner.bytes().fold(true, |ok, b| {
-            ok & (b != b'"') & (b != b'\\') & (b >= 0x20) & (b != 0x7f)
-        });
-        return plain.then_some(Value::String(inner));
+    if text.starts_with('"') {
+        return plain_string(text).map(Value::String);
     }
+    decimal(text).map(Value::Integer)
+}
+
+/// The contents of a basic string without escapes (`"…"`): what it holds unescaped, with
+/// no quote, backslash or ASCII control character (TOML allows the C1 controls; refusing
+/// them is needless).
+pub(super) fn plain_string(text: &str) -> Option<&str> {
+    plain_string_contents(text.strip_prefix('"')?.strip_suffix('"')?)
+}
+
+/// `inner` if it can stand between the quotes of such a string as it is.
+pub(super) fn plain_string_contents(inner: &str) -> Option<&str> {
+    // No early exit: the compiler can then check 32 bytes at a time (the ten hashes are
+    // most of a state file's bytes).
+    let plain = inner.bytes().fold(true, |ok, b| {
+        ok & (b != b'"') & (b != b'\\') & (b >= 0x20) & (b != 0x7f)
+    });
+    plain.then_some(inner)
+}
+
+/// A decimal integer as TOML writes it: no `+`, `_` or leading zero.
+pub(super) fn decimal(text: &str) -> Option<i64> {
     let digits = text.strip_prefix('-').unwrap_or(text);
     let decimal = !digits.is_empty()
         && digits.bytes().all(|b| b.is_ascii_digit())
@@ -129,7 +144,7 @@ fn parse_value(text: &str) -> Option<Value<'_>> {
     if !decimal {
         return None;
     }
-    text.parse::<i64>().ok().map(Value::Integer)
+    text.parse::<i64>().ok()
 }
 
 impl<'de> serde::Deserializer<'de> for Value<'de> {

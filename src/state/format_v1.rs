@@ -29,6 +29,7 @@ use crate::recovery::RecoveryCodeHash;
 use crate::secret::SecretString;
 use crate::state::model::{LastSuccess, Method, State, Throttle};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 pub(super) const VERSION: u32 = 1;
 
@@ -88,8 +89,15 @@ enum MethodV1 {
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RecoveryCodeV1 {
-    id: String,
-    hash: String,
+    // Shared strings, as in the model ([`RecoveryCodeHash`]): moved there, not copied.
+    id: Arc<str>,
+    hash: Arc<str>,
+}
+
+impl RecoveryCodeV1 {
+    pub(super) fn new(id: Arc<str>, hash: Arc<str>) -> RecoveryCodeV1 {
+        RecoveryCodeV1 { id, hash }
+    }
 }
 
 // The enrollment file of version 2 stores these two the same way (`enrollment_v2.rs`).

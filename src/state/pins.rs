@@ -18,7 +18,7 @@ fn codes(count: usize) -> Vec<RecoveryCodeHash> {
             let a = RECOVERY_ALPHABET[i / 31];
             let b = RECOVERY_ALPHABET[i % 31];
             RecoveryCodeHash {
-                id: format!("22{}{}", char::from(a), char::from(b)),
+                id: format!("22{}{}", char::from(a), char::from(b)).into(),
                 hash: HASH.into(),
             }
         })
@@ -75,7 +75,7 @@ fn recovery_ids_must_be_well_formed_and_unique() {
         "recovery code 2 has a malformed id"
     );
     let mut list = codes(2);
-    list[1].hash = HASH.replace("m=1024", "m=1048576");
+    list[1].hash = HASH.replace("m=1024", "m=1048576").into();
     assert!(state(list).unwrap_err().starts_with("recovery code 2: "));
 }
 

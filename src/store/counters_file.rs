@@ -93,7 +93,8 @@ pub fn load(
 pub fn update(file: &File, current: &Picked, counters: Counters) -> Result<Picked, CountersError> {
     let record = current.record.successor(counters)?;
     let slot = current.slot.other();
-    let block = record.encode();
+    let mut block = [0u8; RECORD_SIZE];
+    record.encode_into(&mut block);
     let offset = (slot.index() * RECORD_SIZE) as u64;
     // A regular file on a local disk takes the 4096 bytes in one call; the loop only
     // finishes a short write, still before the sync.

@@ -66,6 +66,9 @@ pub struct Names {
     /// The configured file: v1 state or v2 enrollment.
     pub state: OsString,
     pub counters: OsString,
+    /// The counters file's full path, for messages: made once, not at each use (a login
+    /// needed it five times).
+    pub counters_path: PathBuf,
     state_temp: OsString,
     counters_temp: OsString,
     /// The state file's full path, for messages; siblings are derived from it.
@@ -80,8 +83,10 @@ impl Names {
             name.push(suffix);
             name
         };
+        let counters = with(".counters");
         Some(Names {
-            counters: with(".counters"),
+            counters_path: sibling_path(path, &state, &counters),
+            counters,
             state_temp: with(".tmp"),
             counters_temp: with(".counters.tmp"),
             state,
@@ -90,7 +95,23 @@ impl Names {
     }
 
     pub fn path_of(&self, name: &OsStr) -> PathBuf {
-        self.path.with_file_name(name)
+        sibling_path(&self.path, &self.state, name)
+    }
+}
+
+/// `path.with_file_name(name)`, where `file` is `path`'s file name. The store's paths end
+/// in it as written (`…/state.toml`): then the sibling is that text with the name
+/// replaced, which spares parsing the components again (a few times a login).
+pub(crate) fn sibling_path(path: &Path, file: &OsStr, name: &OsStr) -> PathBuf {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    match path.as_os_str().as_bytes().strip_suffix(file.as_bytes()) {
+        Some(dir) if dir.ends_with(b"/") => {
+            let mut text = Vec::with_capacity(dir.len() + name.len());
+            text.extend_from_slice(dir);
+            text.extend_from_slice(name.as_bytes());
+            PathBuf::from(OsString::from_vec(text))
+        }
+        _ => path.with_file_name(name),
     }
 }
 
@@ -121,19 +142,19 @@ pub fn read(dir: &OwnedFd, names: &Names) -> Result<OnDisk> {
         return State::parse(&bytes, &names.path).map(OnDisk::V1);
     }
     let enrollment = Enrollment::parse(&bytes, &names.path)?;
-    let counters_path = names.path_of(&names.counters);
-    let counters = match open_regular(dir, &names.counters, OFlag::O_RDWR, &counters_path)? {
+    let counters_path = &names.counters_path;
+    let counters = match open_regular(dir, &names.counters, OFlag::O_RDWR, counters_path)? {
         Some(file) => file,
         None => {
             return Err(Error::corrupt(
-                &counters_path,
+                counters_path,
                 "counters file is missing; logins are refused because the replay guard is \
                  lost: restore the file from a backup, or (as root) run `pam-totp --user NAME disable` and enroll again",
             ));
         }
     };
     let current =
-        counters_file::load(&counters, &enrollment.id).map_err(|e| e.into_error(&counters_path))?;
+        counters_file::load(&counters, &enrollment.id).map_err(|e| e.into_error(counters_path))?;
     Ok(OnDisk::V2 {
         enrollment,
         counters,
@@ -188,7 +209,7 @@ pub(crate) fn replace_enrollment(
     stop: Step,
 ) -> Result<()> {
     let id = EnrollmentId::random()?;
-    let counters_path = names.path_of(&names.counters);
+    let counters_path = &names.counters_path;
     let mut counters = Counters::new(state.last_step, state.throttle.clone(), state.last_success);
     // HOTP: the counter goes with the first record; the enrollment file only says "hotp".
     counters.hotp_counter = (state.kind == crate::otp::Kind::Hotp).then_some(state.hotp_counter);
@@ -214,7 +235,7 @@ pub(crate) fn replace_enrollment(
                 },
             };
             counters_file::update(file, &old, first.counters.clone())
-                .map_err(|e| e.into_error(&counters_path))?;
+                .map_err(|e| e.into_error(counters_path))?;
             if stop < Step::EnrollmentTempCreated {
                 return Ok(());
             }
@@ -235,7 +256,7 @@ pub(crate) fn replace_enrollment(
             if stop == Step::CountersTempWritten {
                 return Ok(());
             }
-            rename(dir, &counters_tmp, &names.counters, &counters_path)?;
+            rename(dir, &counters_tmp, &names.counters, counters_path)?;
             if stop == Step::CountersRenamed {
                 return Ok(());
             }
@@ -443,6 +464,28 @@ mod tests {
                 assert!(counters.burned().is_empty(), "{step:?}");
             }
             OnDisk::NotEnrolled => panic!("{step:?}: state vanished"),
+        }
+    }
+
+    #[test]
+    fn sibling_paths_are_what_with_file_name_gives() {
+        for (path, file) in [
+            ("/home/u/.config/pam-totp/state.toml", "state.toml"),
+            ("state.toml", "state.toml"),
+            ("/srv/totp/u.toml", "u.toml"),
+            // Not as written: a trailing "." (file_name() skips it) takes with_file_name.
+            ("/srv/totp/u/.", "u"),
+            ("/srv/xu.toml", "u.toml"),
+        ] {
+            let path = Path::new(path);
+            for name in ["state.toml.counters", "x"] {
+                let name = OsStr::new(name);
+                assert_eq!(
+                    sibling_path(path, OsStr::new(file), name),
+                    path.with_file_name(name),
+                    "{path:?} {name:?}"
+                );
+            }
         }
     }
 

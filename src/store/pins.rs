@@ -157,7 +157,8 @@ fn state_with(codes: usize, digits: u8) -> crate::state::State {
                 "22{}{}",
                 char::from(alphabet[i / 31]),
                 char::from(alphabet[i % 31])
-            ),
+            )
+            .into(),
             hash: HASH.into(),
         })
         .collect();

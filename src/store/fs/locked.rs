@@ -67,7 +67,7 @@ impl Locked for FsLocked<'_> {
         if let Some(OnDisk::V2(v2)) = &mut *read
             && let Some(counters) = v2.counters_for(state)
         {
-            let path = store.names.path_of(&store.names.counters);
+            let path = &store.names.counters_path;
             // A recovery code burned only in the newest record would come back if that
             // block were damaged later (the reader would take the older one), and unlike a
             // TOTP step no rule can tell which code that was: a new burn goes into both
@@ -83,13 +83,13 @@ impl Locked for FsLocked<'_> {
                 .is_some_and(|(new, old)| new > old.saturating_add(1));
             let burns = burns || jumps;
             v2.current = counters_file::update(&v2.counters, &v2.current, counters)
-                .map_err(|e| e.into_error(&path))?;
+                .map_err(|e| e.into_error(path))?;
             // The block just written was the damaged one, if any: both are valid again.
             v2.other_damaged = None;
             if burns {
                 let again = v2.current.record.counters.clone();
                 v2.current = counters_file::update(&v2.counters, &v2.current, again)
-                    .map_err(|e| e.into_error(&path))?;
+                    .map_err(|e| e.into_error(path))?;
             }
             return Ok(());
         }
@@ -113,7 +113,7 @@ impl Locked for FsLocked<'_> {
             return None;
         };
         let why = v2.other_damaged?;
-        let path = self.store.names.path_of(&self.store.names.counters);
+        let path = &self.store.names.counters_path;
         Some(format!(
             "{}: counters block {:?} is damaged ({why:?}) and block {:?} was used; the newest \
              write may be lost, so the replay guard was raised over the current window, one \

@@ -42,7 +42,6 @@ use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use zeroize::Zeroizing;
 
 /// No state file is anywhere near this; a larger one is refused before it is read.
 pub(crate) const MAX_STATE_SIZE: u64 = 64 * 1024;
@@ -127,7 +126,13 @@ impl FsStore {
         {
             return Err(Error::UnknownUser(account.name.clone()));
         }
-        let mut path = resolved.anchor.clone();
+        // Sized once: a separator before each component.
+        let length = resolved.anchor.as_os_str().len()
+            + resolved.dirs.iter().map(|d| d.len() + 1).sum::<usize>()
+            + resolved.file.len()
+            + 1;
+        let mut path = PathBuf::with_capacity(length);
+        path.push(&resolved.anchor);
         path.extend(&resolved.dirs);
         path.push(&resolved.file);
         let names = Names::for_state_file(&path)
@@ -176,7 +181,7 @@ impl FsStore {
     }
 
     fn path_of(&self, name: &OsStr) -> PathBuf {
-        self.path.with_file_name(name)
+        migrate_v1::sibling_path(&self.path, &self.file, name)
     }
 
     /// Opens the directory holding the state file: the anchor as given, then every
@@ -283,12 +288,12 @@ impl FsStore {
             Parsed::V1(state) => return Ok(Some(OnDisk::V1(state))),
             Parsed::V2(enrollment) => enrollment,
         };
-        let counters_path = self.names.path_of(&self.names.counters);
+        let counters_path = &self.names.counters_path;
         let (counters, counters_size) = match self.open_counters(dir, access)? {
             Some(opened) => opened,
             None => {
                 return Err(Error::corrupt(
-                    &counters_path,
+                    counters_path,
                     "counters file is missing; logins are refused because the replay guard \
                      is lost: restore it from a backup, or (as root) run \
                      `pam-totp --user NAME disable` and enroll again",
@@ -300,13 +305,13 @@ impl FsStore {
             other_damaged,
         } = self
             .load_counters(&counters, counters_size, &enrollment.id)
-            .map_err(|e| e.into_error(&counters_path))?;
+            .map_err(|e| e.into_error(counters_path))?;
         // An HOTP enrollment without its counter has no replay guard; a TOTP one with a
         // counter is not what this build writes. Either is refused, never guessed at.
         let has_counter = current.record.counters.hotp_counter.is_some();
         if has_counter != (enrollment.kind == crate::otp::Kind::Hotp) {
             return Err(Error::corrupt(
-                &counters_path,
+                counters_path,
                 format!(
                     "the counters do not match the enrollment ({} {} an HOTP counter)",
                     enrollment.kind.as_str(),
@@ -326,7 +331,7 @@ impl FsStore {
     /// with one link only, with its size; `None` if it does not exist.
     fn open_counters(&self, dir: &OwnedFd, access: Access) -> Result<Option<(File, u64)>> {
         let name = &self.names.counters;
-        let path = self.names.path_of(name);
+        let path = &self.names.counters_path;
         let opened = match access {
             Access::Read => safe_fs::open_file_in(dir, name),
             Access::Write => safe_fs::open_rw_in(dir, name),
@@ -336,12 +341,12 @@ impl FsStore {
             Err(Errno::ENOENT) => return Ok(None),
             Err(e) => return Err(self.open_error(dir, name, e, "open")),
         };
-        let stat = self.check_file(&fd, &path)?;
+        let stat = self.check_file(&fd, path)?;
         if stat.st_nlink != 1 {
             return Err(Error::Unsafe {
                 problem: format!("has {} hard links, not 1", stat.st_nlink),
                 fix: format!("remove the other links to {}", path.display()),
-                path,
+                path: path.clone(),
             });
         }
         Ok(Some((File::from(fd), stat.st_size as u64)))

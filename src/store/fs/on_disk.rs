@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::otp::Kind;
+use crate::secret::SecretBytes;
 use std::sync::Arc;
 
 /// A state file's contents, parsed: a whole v1 state, or a v2 enrollment.
@@ -44,7 +45,7 @@ impl V2 {
                 .enrollment
                 .recovery_codes
                 .iter()
-                .filter(|code| !counters.burned().iter().any(|b| b.as_str() == code.id))
+                .filter(|code| !counters.burned().iter().any(|b| b.as_str() == &*code.id))
                 .cloned()
                 .collect(),
             kind: self.enrollment.kind,
@@ -59,6 +60,11 @@ impl V2 {
     /// enrollment file. Codes missing from `state` are burned; none can come back.
     pub(super) fn counters_for(&self, state: &State) -> Option<Counters> {
         let e = &self.enrollment;
+        // `state`'s codes are the enrollment's with the used ones left out, in the same
+        // order ([`V2::state`]; a login removes one, keeping the order): one walk checks
+        // that, instead of a search of the list per code. Any other list is taken for a
+        // new enrollment (`None`), which is always safe.
+        let mut enrolled = e.recovery_codes.iter();
         if state.secret != e.secret
             || state.algorithm != e.algorithm
             || state.digits != e.digits
@@ -67,7 +73,7 @@ impl V2 {
             || !state
                 .recovery_codes
                 .iter()
-                .all(|code| e.recovery_codes.contains(code))
+                .all(|code| enrolled.any(|c| c == code))
         {
             return None;
         }
@@ -77,8 +83,9 @@ impl V2 {
         counters.last_success = state.last_success;
         counters.hotp_counter = (state.kind == Kind::Hotp).then_some(state.hotp_counter);
         counters.replace_hosts(&state.remembered_hosts);
+        let mut kept = state.recovery_codes.iter().peekable();
         for code in &e.recovery_codes {
-            if state.recovery_codes.contains(code) {
+            if kept.next_if(|&k| k == code).is_some() {
                 continue;
             }
             // Gone from `state`: used up. The counters burn by id, and two imported scratch
@@ -100,12 +107,12 @@ impl V2 {
 /// skips parsing and validating it again (the enrollment's TOML, the counters' checksums).
 #[derive(Default)]
 pub(super) struct ParseCache {
-    pub(super) state: RefCell<Option<(Zeroizing<Vec<u8>>, Parsed)>>,
+    pub(super) state: RefCell<Option<(SecretBytes, Parsed)>>,
     pub(super) counters: RefCell<Option<(Vec<u8>, EnrollmentId, Found)>>,
 }
 
 impl ParseCache {
-    pub(super) fn parse(&self, bytes: Zeroizing<Vec<u8>>, path: &Path) -> Result<Parsed> {
+    pub(super) fn parse(&self, bytes: SecretBytes, path: &Path) -> Result<Parsed> {
         if let Some((cached, parsed)) = &*self.state.borrow()
             && **cached == *bytes
         {
