@@ -31,11 +31,17 @@ fn main() {
 }
 
 /// Whether a shared object linked with `-z pack-relative-relocs` loads here: the linker
-/// must know the option (binutils 2.38; an older one only warns, made fatal below) and the
-/// C library must apply DT_RELR (glibc 2.36, which the linker then records as a version
-/// the module needs). Built for this machine, as the module is; anything unclear: no.
+/// must know the option (binutils 2.38, or rustc's own LLD; an older GNU ld only warns,
+/// made fatal below) and the C library must apply DT_RELR (glibc 2.36, which the linker
+/// then records as a version the module needs, so an older one refuses to load it rather
+/// than misread it). Only for a native build, probed through the C compiler; anything
+/// unclear: no.
 fn relr_supported(out: &Path) -> bool {
     println!("cargo:rerun-if-env-changed=CC");
+    // The C library checked below is this machine's: only for a module built for it.
+    if env::var("TARGET").ok() != env::var("HOST").ok() {
+        return false;
+    }
     let glibc_ok = Command::new("getconf")
         .arg("GNU_LIBC_VERSION")
         .output()

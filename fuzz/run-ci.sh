@@ -41,6 +41,7 @@ dict_for() { # target -> the dictionary file, if any
     fi
     case $1 in
         state_parse) echo dicts/state.dict ;;
+        enrollment_parse) echo dicts/enrollment.dict ;;
         config_parse | module_args) echo dicts/options.dict ;;
     esac
 }

@@ -275,8 +275,10 @@ pub(crate) enum ReadFailure {
     Io(io::Error),
 }
 
-/// Reads a whole file of at most `cap` bytes (`size`: what fstat said). Wiped when
-/// dropped: it may hold a secret.
+/// Reads a whole file of at most `cap` bytes (`size`: what fstat said of it). Wiped when
+/// dropped: it may hold a secret. A file longer than `size` grew while being read: refused,
+/// and never read past one byte more, so the buffer (sized once) is never reallocated,
+/// which would leave an unwiped copy behind.
 pub(crate) fn read_capped(
     file: impl Into<File>,
     size: u64,
@@ -285,12 +287,12 @@ pub(crate) fn read_capped(
     if size > cap {
         return Err(ReadFailure::TooLarge);
     }
-    let mut bytes = SecretBytes::with_capacity(size as usize);
+    let mut bytes = SecretBytes::with_capacity(size as usize + 1);
     file.into()
-        .take(cap + 1)
+        .take(size + 1)
         .read_to_end(bytes.as_mut_vec())
         .map_err(ReadFailure::Io)?;
-    if bytes.len() as u64 > cap {
+    if bytes.len() as u64 > size {
         return Err(ReadFailure::Grew);
     }
     Ok(bytes)
@@ -419,5 +421,9 @@ mod tests {
         assert_eq!(&*read(5, 5).unwrap(), b"12345");
         assert!(matches!(read(5, 4), Err(ReadFailure::TooLarge)));
         assert!(matches!(read(3, 4), Err(ReadFailure::Grew)));
+        // Longer than fstat said, even under the cap: it grew while being read.
+        assert!(matches!(read(4, 64), Err(ReadFailure::Grew)));
+        // Shorter (truncated since): what is there.
+        assert_eq!(&*read(9, 64).unwrap(), b"12345");
     }
 }

@@ -145,7 +145,11 @@ impl GaImport {
         let cap = ga_format::MAX_FILE_SIZE as u64;
         let bytes = match safe_fs::read_capped(fd, stat.st_size as u64, cap) {
             Ok(bytes) => bytes,
-            Err(ReadFailure::TooLarge | ReadFailure::Grew) => {
+            Err(ReadFailure::Grew) => {
+                // Written to as it was read (the file is GA's, in the user's home).
+                return Err(Error::io(&path, "read (it changed meanwhile)", Errno::EAGAIN).into());
+            }
+            Err(ReadFailure::TooLarge) => {
                 let size = usize::try_from(stat.st_size).unwrap_or(usize::MAX);
                 return Err(import_failure(
                     &path,

@@ -66,7 +66,8 @@ pub fn read_secret_file(path: &Path, caller: Uid) -> Result<SecretString> {
     })?;
     let bytes = safe_fs::read_capped(fd, stat.st_size as u64, MAX_SECRET_FILE).map_err(|e| {
         fail(match e {
-            ReadFailure::TooLarge | ReadFailure::Grew => SecretFileProblem::TooLarge,
+            ReadFailure::TooLarge => SecretFileProblem::TooLarge,
+            ReadFailure::Grew => SecretFileProblem::Os("it changed while it was read".into()),
             ReadFailure::Io(e) => SecretFileProblem::Os(e.to_string()),
         })
     })?;

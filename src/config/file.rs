@@ -45,9 +45,15 @@ pub(super) fn read_config(path: &Path, explicit: bool) -> Result<Option<String>>
     }
     let bytes = match safe_fs::read_capped(file, stat.st_size as u64, MAX_CONFIG_SIZE) {
         Ok(bytes) => bytes,
-        Err(ReadFailure::TooLarge | ReadFailure::Grew) => {
+        Err(ReadFailure::TooLarge) => {
             return Err(Error::BadOption(format!(
                 "config file {} is larger than {MAX_CONFIG_SIZE} bytes",
+                path.display()
+            )));
+        }
+        Err(ReadFailure::Grew) => {
+            return Err(Error::BadOption(format!(
+                "config file {} changed while it was read; try again once it is written",
                 path.display()
             )));
         }

@@ -115,6 +115,18 @@ pub fn file_version(bytes: &[u8]) -> Option<u32> {
         .map(|v| v.version)
 }
 
+/// For the `enrollment_parse` fuzz target (feature `testing`): what the fast reader and the
+/// `toml` crate each read from `text`, as the text this build would write for it; `None`
+/// where one refuses it. Wherever the fast reader reads a file, the two must be equal.
+#[cfg(feature = "testing")]
+pub fn both_readings(text: &str) -> (Option<String>, Option<String>) {
+    let written = |file: File| toml::to_string(&file).ok();
+    (
+        as_written::read(text).and_then(written),
+        toml::from_str::<File>(text).ok().and_then(written),
+    )
+}
+
 impl Enrollment {
     /// The enrollment part of a v1 state, under a new id: what converting it keeps.
     pub fn from_v1(state: &State, id: EnrollmentId) -> Enrollment {
