@@ -729,6 +729,35 @@ fn a_password_line_that_is_not_requisite_or_required_is_reported() {
     assert_eq!(code, 0, "{report:#}");
 }
 
+/// pam_totp answers PAM_IGNORE for root setting another user's password and for users not
+/// enrolled under nullok: a bracketed control without `ignore=ignore` makes those password
+/// changes fail (noted in session 4, not flagged before).
+#[test]
+fn a_bracketed_password_control_that_does_not_ignore_pam_ignore_is_reported() {
+    let stack = |control: &str| {
+        format!(
+            "password {control} pam_totp.so\npassword [success=1 default=ignore] pam_unix.so obscure yescrypt\npassword requisite pam_deny.so\npassword required pam_permit.so\n"
+        )
+    };
+    let tree = Tree::clean();
+    with_password_stack(&tree, &stack("[success=ok default=die]"));
+    let finding = tree.finding(&[], "pam.password-totp-ignore", "warning");
+    assert_eq!(
+        at(&finding),
+        ("/etc/pam.d/common-password".to_owned(), Some(1)),
+        "{finding}"
+    );
+    assert!(
+        finding["fix"].as_str().unwrap().contains("ignore=ignore"),
+        "{finding}"
+    );
+    // With ignore=ignore the same control is fine.
+    let tree = Tree::clean();
+    with_password_stack(&tree, &stack("[success=ok ignore=ignore default=die]"));
+    let (code, report) = tree.doctor(&[]);
+    assert_eq!(code, 0, "{report:#}");
+}
+
 #[test]
 fn a_sufficient_module_before_pam_totp_in_the_password_stack_skips_the_code() {
     let tree = Tree::clean();

@@ -55,6 +55,7 @@ fn check_control(service: &str, totp: &Rule, out: &mut Vec<Finding>) -> bool {
     } else if !matches!(on_success, Action::Ok | Action::Ignore) {
         "a right code ends the password stack, or jumps, before the module that changes the password: the password is not changed as the stack intends"
     } else {
+        check_ignore(service, totp, out);
         return true;
     };
     out.push(Finding::new(
@@ -69,6 +70,27 @@ fn check_control(service: &str, totp: &Rule, out: &mut Vec<Finding>) -> bool {
         format!("make it `password requisite pam_totp.so` ({EXAMPLES})"),
     ));
     false
+}
+
+/// pam_totp answers PAM_IGNORE when it has nothing to ask (root setting another user's
+/// password, a user not enrolled under `nullok`): a bracketed control that does not say
+/// `ignore=ignore` (`requisite` and `required` do) turns that into a failure, or a jump.
+/// Not a way around the code, but those password changes then fail or skip lines.
+fn check_ignore(service: &str, totp: &Rule, out: &mut Vec<Finding>) {
+    if totp.control.action(Ret::Ignore) == Action::Ignore {
+        return;
+    }
+    out.push(Finding::new(
+        Severity::Warning,
+        "pam.password-totp-ignore",
+        at(totp),
+        format!(
+            "{service}: pam_totp.so is \"{}\" in the password stack, which does not ignore PAM_IGNORE",
+            totp.control.text
+        ),
+        "pam_totp answers PAM_IGNORE when it asks nothing (root setting another user's password, a user not enrolled under nullok): with this control those password changes fail, or jump past lines",
+        format!("add `ignore=ignore` to the control, or make it `password requisite pam_totp.so` ({EXAMPLES})"),
+    ));
 }
 
 /// With a wrong code the change must fail, whatever succeeds before pam_totp.
