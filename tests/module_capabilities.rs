@@ -70,3 +70,65 @@ fn file_capabilities_kept_after_the_switch_refuse_the_login_with_one_clear_line(
     assert_eq!(out.code, PAM_SUCCESS, "{out}");
     assert!(alice.state().last_step.is_some());
 }
+
+/// A caller that is not root does not switch identity, so nothing takes away capabilities
+/// it holds (ambient ones, a service's `AmbientCapabilities=`): with CAP_DAC_OVERRIDE it
+/// would open another user's files with powers that user does not have. The module must
+/// refuse (noted in session 4 as untested).
+#[test]
+fn a_non_root_caller_with_ambient_file_capabilities_is_refused() {
+    if !is_root() {
+        eprintln!("SKIPPED a_non_root_caller_with_ambient...: needs root to grant the capability");
+        return;
+    }
+    // setpriv keeps the permitted set across the uid change and makes CAP_DAC_OVERRIDE
+    // ambient: pam_client runs as uid 4242 holding it, as a service started that way would.
+    let ambient = [
+        "--reuid",
+        "4242",
+        "--regid",
+        "4242",
+        "--clear-groups",
+        "--inh-caps",
+        "+dac_override",
+        "--ambient-caps",
+        "+dac_override",
+    ];
+    let probe = std::process::Command::new(setpriv())
+        .args(ambient)
+        .args(["true"])
+        .status()
+        .expect("run setpriv");
+    if !probe.success() {
+        eprintln!(
+            "SKIPPED a_non_root_caller_with_ambient...: setpriv cannot grant ambient capabilities here"
+        );
+        return;
+    }
+    let env = TestEnv::new();
+    let alice = enroll(&env, "alice");
+    let config = empty_config(&env);
+    env.service(
+        "cap",
+        &format!(
+            "auth required {{module}} config={} fail_delay=0\n",
+            config.display()
+        ),
+    );
+    let code = alice.current_code();
+    let held = AuthOptions::new().under(setpriv(), &ambient);
+    let out = env.authenticate_with("cap", "alice", &[&code], &held);
+    assert_ne!(out.code, PAM_SUCCESS, "{out}");
+    assert!(alice.state().last_step.is_none(), "the state was touched");
+    let lines = env.syslog_lines();
+    let refusals: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("CAP_DAC_OVERRIDE") && l.contains("a non-root caller holds them"))
+        .collect();
+    assert_eq!(refusals.len(), 1, "{lines:?}");
+    assert!(refusals[0].contains("fix:"), "{refusals:?}");
+    assert!(
+        !refusals[0].contains(&code),
+        "a code in the log: {refusals:?}"
+    );
+}
