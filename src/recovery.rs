@@ -609,6 +609,43 @@ mod tests {
     }
 
     #[test]
+    fn a_canonical_last_character_leaves_the_unused_bits_zero() {
+        // 16 bytes (a salt): 4 unused bits; 32 bytes (an output): 2; 3n bytes: none.
+        for (last, bytes, canonical) in [
+            (b'A', 16, true),
+            (b'Q', 16, true),
+            (b'g', 16, true),
+            (b'w', 16, true),
+            (b'B', 16, false),
+            (b'R', 16, false),
+            (b'h', 16, false),
+            (b'+', 16, false),
+            (b'/', 16, false),
+            (b'A', 32, true),
+            (b'E', 32, true),
+            (b'0', 32, true),
+            (b'8', 32, true),
+            (b'F', 32, false),
+            (b'9', 32, false),
+            (b'+', 32, false),
+            (b'/', 32, false),
+            (b'+', 33, true),
+            (b'/', 33, true),
+            (b'Z', 33, true),
+            (b'z', 33, true),
+            (b'!', 33, false),
+            (b'=', 32, false),
+        ] {
+            assert_eq!(
+                canonical_end(last, bytes),
+                canonical,
+                "{} with {bytes} bytes",
+                char::from(last)
+            );
+        }
+    }
+
+    #[test]
     fn hostile_argon2_parameters_are_refused() {
         let hostile = "$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHRzYWx0$YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY";
         assert!(check_recovery_hash(hostile).unwrap_err().contains("cap"));
