@@ -37,6 +37,8 @@ pub mod state;
 pub mod store;
 #[allow(unsafe_code)] // the FFI the crates we use do not cover; every block has a SAFETY line
 mod sys;
+#[cfg(test)]
+mod test_counter;
 
 pub use error::Error;
 /// The terminal's width, for the CLI (it may not use `unsafe` itself).

@@ -410,25 +410,10 @@ fn matches_hash(code: &SecretString, hash: &PasswordHash) -> Result<bool> {
         && constant_time_eq::constant_time_eq(&out, expected.as_bytes()))
 }
 
-/// Test builds count the argon2 runs each thread makes, so that what a check (or the
-/// login's decoy) costs is asserted by count, as the HMACs are (`otp::hmac_count`).
+// Test builds count the argon2 runs each thread makes, so that what a check (or the
+// login's decoy) costs is asserted by count, as the HMACs are (`otp::hmac_count`).
 #[cfg(test)]
-pub(crate) mod argon2_count {
-    use std::cell::Cell;
-
-    thread_local! {
-        static COUNT: Cell<u64> = const { Cell::new(0) };
-    }
-
-    pub(crate) fn add_one() {
-        COUNT.with(|c| c.set(c.get() + 1));
-    }
-
-    /// The count so far, reset to zero.
-    pub(crate) fn take() -> u64 {
-        COUNT.with(|c| c.replace(0))
-    }
-}
+crate::test_counter::per_thread_counter!(argon2_count);
 
 #[cfg(test)]
 mod pins;

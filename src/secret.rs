@@ -52,7 +52,6 @@ impl<'de> Deserialize<'de> for SecretString {
 /// included. Not `Zeroizing<Vec<u8>>`: its byte-at-a-time volatile writes cost about 6 k
 /// instructions a login for the enrollment file (1.5 KB, read twice); `explicit_bzero`
 /// clears it at memset speed ([`sys::wipe_allocation`](crate::sys::wipe_allocation)).
-#[derive(Default)]
 pub struct SecretBytes(Vec<u8>);
 
 impl SecretBytes {

@@ -20,6 +20,21 @@ fn setpriv() -> &'static str {
     path
 }
 
+/// alice enrolled, a service "cap" with pam_totp alone, and her current code.
+fn alice_and_a_service(env: &TestEnv) -> (Enrolled, String) {
+    let alice = enroll(env, "alice");
+    let config = empty_config(env);
+    env.service(
+        "cap",
+        &format!(
+            "auth required {{module}} config={} fail_delay=0\n",
+            config.display()
+        ),
+    );
+    let code = alice.current_code();
+    (alice, code)
+}
+
 #[test]
 fn file_capabilities_kept_after_the_switch_refuse_the_login_with_one_clear_line() {
     if !is_root() {
@@ -36,16 +51,7 @@ fn file_capabilities_kept_after_the_switch_refuse_the_login_with_one_clear_line(
         return;
     }
     let env = TestEnv::new();
-    let alice = enroll(&env, "alice");
-    let config = empty_config(&env);
-    env.service(
-        "cap",
-        &format!(
-            "auth required {{module}} config={} fail_delay=0\n",
-            config.display()
-        ),
-    );
-    let code = alice.current_code();
+    let (alice, code) = alice_and_a_service(&env);
     let kept = AuthOptions::new().under(setpriv(), &["--securebits", "+no_setuid_fixup"]);
     let out = env.authenticate_with("cap", "alice", &[&code], &kept);
     assert_ne!(out.code, PAM_SUCCESS, "{out}");
@@ -106,16 +112,7 @@ fn a_non_root_caller_with_ambient_file_capabilities_is_refused() {
         return;
     }
     let env = TestEnv::new();
-    let alice = enroll(&env, "alice");
-    let config = empty_config(&env);
-    env.service(
-        "cap",
-        &format!(
-            "auth required {{module}} config={} fail_delay=0\n",
-            config.display()
-        ),
-    );
-    let code = alice.current_code();
+    let (alice, code) = alice_and_a_service(&env);
     let held = AuthOptions::new().under(setpriv(), &ambient);
     let out = env.authenticate_with("cap", "alice", &[&code], &held);
     assert_ne!(out.code, PAM_SUCCESS, "{out}");

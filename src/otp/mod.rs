@@ -18,26 +18,10 @@ pub const DIGITS: std::ops::RangeInclusive<u8> = 6..=8;
 /// The most time steps either side of now a code may come from.
 pub const MAX_WINDOW: u32 = 10;
 
-/// Test builds count the one-time-password HMACs each thread computes, so that what a
-/// check (or the login's decoy) costs is asserted by count: a timed test flakes on a
-/// loaded machine.
+// Test builds count the one-time-password HMACs each thread computes, so that what a
+// check (or the login's decoy) costs is asserted by count.
 #[cfg(test)]
-pub(crate) mod hmac_count {
-    use std::cell::Cell;
-
-    thread_local! {
-        static COUNT: Cell<u64> = const { Cell::new(0) };
-    }
-
-    pub(crate) fn add_one() {
-        COUNT.with(|c| c.set(c.get() + 1));
-    }
-
-    /// The count since the last call, on this thread.
-    pub(crate) fn take() -> u64 {
-        COUNT.with(|c| c.replace(0))
-    }
-}
+crate::test_counter::per_thread_counter!(hmac_count);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum HashAlgorithm {
