@@ -147,6 +147,8 @@ impl Identity {
                 _not_send: PhantomData,
             });
         }
+        #[cfg(test)]
+        switch_count::add_one();
         let saved_groups = sys::thread_groups()
             .map_err(|e| Error::Privileges(format!("reading supplementary groups: {e}")))?;
         // The primary group only: root's own groups must not lend the user any access.
@@ -276,6 +278,10 @@ impl Drop for IdentityGuard {
         }
     }
 }
+
+// Test builds count the switches to a user's identity each thread makes: a login makes one.
+#[cfg(test)]
+crate::test_counter::per_thread_counter!(switch_count);
 
 #[cfg(test)]
 mod pins;

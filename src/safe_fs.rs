@@ -13,6 +13,7 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 const DIR_FLAGS: OFlag = OFlag::O_RDONLY
@@ -284,11 +285,21 @@ pub(crate) fn read_capped(
     size: u64,
     cap: u64,
 ) -> Result<SecretBytes, ReadFailure> {
+    read_capped_from_start(&file.into(), size, cap)
+}
+
+/// [`read_capped`] of a file kept open, from its first byte whatever its offset (pread):
+/// a file read once already is read again without being opened again.
+pub(crate) fn read_capped_from_start(
+    file: &File,
+    size: u64,
+    cap: u64,
+) -> Result<SecretBytes, ReadFailure> {
     if size > cap {
         return Err(ReadFailure::TooLarge);
     }
     let mut bytes = SecretBytes::with_capacity(size as usize + 1);
-    file.into()
+    FromStart { file, offset: 0 }
         .take(size + 1)
         .read_to_end(bytes.as_mut_vec())
         .map_err(ReadFailure::Io)?;
@@ -296,6 +307,42 @@ pub(crate) fn read_capped(
         return Err(ReadFailure::Grew);
     }
     Ok(bytes)
+}
+
+/// Reads `file` by position (pread), leaving its offset alone.
+struct FromStart<'a> {
+    file: &'a File,
+    offset: u64,
+}
+
+impl Read for FromStart<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = self.file.read_at(buf, self.offset)?;
+        self.offset += read as u64;
+        Ok(read)
+    }
+}
+
+/// The status of the entry `name` in `dir` itself, a link never followed: what it is now,
+/// to compare with a file opened earlier through the same name.
+pub(crate) fn stat_in(dir: &OwnedFd, name: &OsStr) -> nix::Result<FileStat> {
+    fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)
+}
+
+/// Which file a status is of: the same pair means the same file, while either is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileId {
+    device: u64,
+    inode: u64,
+}
+
+impl FileId {
+    pub(crate) fn of(stat: &FileStat) -> FileId {
+        FileId {
+            device: stat.st_dev,
+            inode: stat.st_ino,
+        }
+    }
 }
 
 #[cfg(test)]

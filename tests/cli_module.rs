@@ -191,3 +191,86 @@ fn cli_and_module_agree_on_root_owned_storage_from_the_config_file() {
     let out = env.authenticate("login", "alice", &[&code]);
     assert_eq!(out.code, PAM_SUCCESS, "the module reads it there: {out}");
 }
+
+/// Root provisions alice; returns her secret and recovery codes.
+fn provisioned(env: &TestEnv) -> (String, Vec<String>) {
+    env.add_root();
+    env.add_user("alice");
+    totp_service(env, "login", "");
+    let enrolled = json(&cli(
+        env,
+        &["--user", "alice", "enroll", "--no-confirm", "--json"],
+    ));
+    let secret = enrolled["secret"].as_str().unwrap().to_owned();
+    (secret, strings(&enrolled["recovery_codes"]))
+}
+
+/// A login held at its prompt (a person typing) while `meanwhile` runs, then answered.
+fn answered_after(env: &TestEnv, answer: &str, meanwhile: impl FnOnce()) -> Outcome {
+    let mut login = env.spawn_authenticate_with(
+        "login",
+        "alice",
+        &[answer],
+        &AuthOptions::new().pause_at_prompt(),
+    );
+    login.until_prompt();
+    meanwhile();
+    login.wait()
+}
+
+// The module keeps the files it read before prompting and uses them under the lock, with no
+// second switch to the user's identity, only while their names still refer to them: what
+// root changes while the user types is what the answer is checked against.
+
+#[test]
+fn new_recovery_codes_made_while_the_user_types_refuse_the_old_one() {
+    if !is_root() {
+        eprintln!(
+            "SKIPPED new_recovery_codes_made_while_the_user_types_refuse_the_old_one: needs root"
+        );
+        return;
+    }
+    let env = TestEnv::new();
+    let (_, first_codes) = provisioned(&env);
+    let out = env.authenticate("login", "alice", &[&first_codes[0]]);
+    assert_eq!(out.code, PAM_SUCCESS, "{out}");
+    let out = answered_after(&env, &first_codes[1], || {
+        let renewed = cli(&env, &["--user", "alice", "recovery-codes", "--count", "3"]);
+        assert!(
+            renewed.status.success(),
+            "{}",
+            String::from_utf8_lossy(&renewed.stderr)
+        );
+    });
+    assert_eq!(out.code, PAM_AUTH_ERR, "an old recovery code let in: {out}");
+}
+
+#[test]
+fn a_disable_while_the_user_types_lets_nobody_in() {
+    if !is_root() {
+        eprintln!("SKIPPED a_disable_while_the_user_types_lets_nobody_in: needs root");
+        return;
+    }
+    let env = TestEnv::new();
+    let (secret, _) = provisioned(&env);
+    let code = oathtool(&secret, HashAlgorithm::SHA1, 6, 30, fresh_now(30));
+    let out = answered_after(&env, &code, || {
+        let disabled = cli(&env, &["--user", "alice", "disable"]);
+        assert!(
+            disabled.status.success(),
+            "{}",
+            String::from_utf8_lossy(&disabled.stderr)
+        );
+    });
+    assert_ne!(out.code, PAM_SUCCESS, "let in after disable: {out}");
+    // And a login held at its prompt with nothing changed is let in, once.
+    let env = TestEnv::new();
+    let (secret, _) = provisioned(&env);
+    let code = oathtool(&secret, HashAlgorithm::SHA1, 6, 30, fresh_now(30));
+    assert_eq!(answered_after(&env, &code, || {}).code, PAM_SUCCESS);
+    assert_eq!(
+        env.authenticate("login", "alice", &[&code]).code,
+        PAM_AUTH_ERR,
+        "a replay"
+    );
+}

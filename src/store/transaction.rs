@@ -27,6 +27,11 @@ pub trait Backend {
     fn location(&self) -> &Path;
     /// Reads without the lock; `None` if not enrolled.
     fn load(&self) -> Result<Option<State>>;
+    /// [`Backend::load`] before a change that follows (a login's prompt, then its locked
+    /// cycle): a backend may keep what it opened for that cycle.
+    fn load_for_change(&self) -> Result<Option<State>> {
+        self.load()
+    }
     /// Takes the lock. `Error::NotEnrolled` when there is nowhere to keep a state, unless
     /// `create`.
     fn lock(&self, create: Create) -> Result<Box<dyn Locked + '_>>;
@@ -66,6 +71,9 @@ impl<B: Backend + ?Sized> Backend for &B {
     fn load(&self) -> Result<Option<State>> {
         (**self).load()
     }
+    fn load_for_change(&self) -> Result<Option<State>> {
+        (**self).load_for_change()
+    }
     fn lock(&self, create: Create) -> Result<Box<dyn Locked + '_>> {
         (**self).lock(create)
     }
@@ -80,7 +88,7 @@ impl<B: Backend> Store for B {
     }
 
     fn prepare(&self, now: u64) -> Result<Prepared> {
-        Ok(match self.load()? {
+        Ok(match self.load_for_change()? {
             None => Prepared::NotEnrolled,
             Some(state) => match state.throttled_for(now) {
                 Some(seconds) => Prepared::Throttled { seconds },

@@ -82,6 +82,9 @@ pub const PROMPT_ECHO_ON: &str = "PROMPT_ECHO_ON";
 pub const ERROR_MSG: &str = "ERROR_MSG";
 pub const TEXT_INFO: &str = "TEXT_INFO";
 
+/// What pam_client prints when it holds an answer back (`AuthOptions::pause_at_prompt`).
+const PAUSED: &str = "PAUSED";
+
 /// First uid/gid handed out to fake users when running as root.
 const FIRST_FAKE_ID: u32 = 61000;
 /// How long one pam_client run may take before it is killed.
@@ -672,6 +675,12 @@ impl AuthOptions {
         self
     }
 
+    /// Hold each answer back at its prompt until the test lets it go on (see
+    /// [`PendingAuth::until_prompt`]).
+    pub fn pause_at_prompt(self) -> Self {
+        self.env("PAM_HARNESS_PAUSE_AT_PROMPT", "1")
+    }
+
     /// Kill the client and fail the test after this long (default 60 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -698,6 +707,26 @@ impl PendingAuth {
     /// Let the client go on to pam_authenticate (idempotent).
     pub fn release(&mut self) {
         self.process.release();
+    }
+
+    /// For a login started with [`AuthOptions::pause_at_prompt`]: lets it authenticate
+    /// and returns once the module has asked for an answer, which the client then holds
+    /// back until [`PendingAuth::wait`] (a person typing). Panics if the login ended
+    /// without asking.
+    pub fn until_prompt(&mut self) {
+        let p = &mut self.process;
+        assert!(p.go_on(), "{}: released already", p.description());
+        loop {
+            match p.next_line().unwrap_or_else(|e| panic!("{e}")) {
+                Some(line) if line == PAUSED => return,
+                Some(_) => {}
+                None => panic!(
+                    "{} ended without a prompt:\n{}",
+                    p.description(),
+                    p.transcript().join("\n")
+                ),
+            }
+        }
     }
 
     /// Release if needed, wait for the client and parse its transcript.
@@ -783,6 +812,8 @@ impl Outcome {
                 "SETCRED" => {
                     setcred = Some(rest.parse::<i32>().map_err(|e| format!("SETCRED: {e}"))?);
                 }
+                // pam_client held the answer back here (AuthOptions::pause_at_prompt).
+                PAUSED => {}
                 "CHAUTHTOK" => {
                     chauthtok = Some(rest.parse::<i32>().map_err(|e| format!("CHAUTHTOK: {e}"))?);
                 }

@@ -160,6 +160,20 @@ impl PwrapProcess {
         self.deadline = Instant::now() + timeout;
     }
 
+    /// Lets a program waiting on stdin go on once, keeping stdin open for the next wait
+    /// (pam_client's pause at a prompt). False if it was released for good already.
+    pub fn go_on(&mut self) -> bool {
+        match self.stdin.as_mut() {
+            // EPIPE means it already exited; reap() will tell.
+            Some(stdin) => {
+                let _ = stdin.write_all(b"\n");
+                let _ = stdin.flush();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Lets a program waiting after READY go on (idempotent). Closing stdin releases it too.
     pub fn release(&mut self) {
         if let Some(mut stdin) = self.stdin.take() {

@@ -30,13 +30,23 @@ impl FsStore {
 
     pub(super) fn check_file(&self, fd: &OwnedFd, path: &Path) -> Result<nix::sys::stat::FileStat> {
         let stat = safe_fs::inspect(fd).map_err(|e| Error::io(path, "inspect", e))?;
+        self.check_file_stat(&stat, path)?;
+        Ok(stat)
+    }
+
+    /// [`FsStore::check_file`] of a status already taken.
+    pub(super) fn check_file_stat(
+        &self,
+        stat: &nix::sys::stat::FileStat,
+        path: &Path,
+    ) -> Result<()> {
         let expect = Expect {
             kind: Kind::RegularFile,
             owner: Owner::Is(self.owner.as_raw()),
             forbidden_mode: 0o077,
         };
-        match safe_fs::check(&stat, &expect) {
-            Ok(()) => Ok(stat),
+        match safe_fs::check(stat, &expect) {
+            Ok(()) => Ok(()),
             Err(Violation::NotRegular) => Err(safe_fs::not_regular_refusal(
                 path,
                 format!("remove {} and enroll again", path.display()),

@@ -40,14 +40,63 @@ pub(super) struct FsLocked<'a> {
     pub(super) dir: OwnedFd,
     /// What the last `read` found: a write that only changes counters goes through it.
     pub(super) read: RefCell<Option<OnDisk>>,
+    /// The files the read before prompting kept open: the first `read` goes through them.
+    pub(super) kept: RefCell<Option<KeptReads>>,
     pub(super) _lock: OwnedFd,
     // Last: fields drop in order, so the identity is restored after the files are closed.
-    pub(super) _as_user: Option<IdentityGuard>,
+    pub(super) as_user: AsUser,
+}
+
+/// The user's file identity under the lock. A login that reads and writes through the
+/// files kept from before the prompt never needs it; anything that opens, makes, renames
+/// or removes a name in the user's directory takes it first ([`FsLocked::by_name`]).
+#[derive(Default)]
+pub(super) struct AsUser {
+    guard: RefCell<Option<IdentityGuard>>,
+    assumed: std::cell::Cell<bool>,
+}
+
+impl AsUser {
+    /// Already taken, by the caller that walked the directory as the user.
+    pub(super) fn assumed(guard: Option<IdentityGuard>) -> AsUser {
+        AsUser {
+            guard: RefCell::new(guard),
+            assumed: std::cell::Cell::new(true),
+        }
+    }
+}
+
+impl FsLocked<'_> {
+    /// Runs `access`, which touches the directory by name, as the user (switching now if
+    /// that was not done yet), with the user's supplementary groups if refused without.
+    fn by_name<T>(&self, access: impl Fn() -> Result<T>) -> Result<T> {
+        self.become_user()?;
+        with_groups_if_refused(&mut self.as_user.guard.borrow_mut(), access)
+    }
+
+    /// Switches to the user's file identity for the rest of the cycle, if not done yet.
+    fn become_user(&self) -> Result<()> {
+        let as_user = &self.as_user;
+        if !as_user.assumed.get() {
+            *as_user.guard.borrow_mut() = self.store.assume_identity()?;
+            as_user.assumed.set(true);
+        }
+        Ok(())
+    }
 }
 
 impl Locked for FsLocked<'_> {
     fn read(&self) -> Result<Option<State>> {
-        let on_disk = self.store.read_in(&self.dir, Access::Write)?;
+        let kept = self.kept.borrow_mut().take();
+        let on_disk = match kept {
+            Some(kept) => match self.store.reread_kept(&self.dir, kept)? {
+                Some(on_disk) => Some(on_disk),
+                // Replaced or removed since the prompt (a new enrollment, disable): read
+                // what is there now, by name.
+                None => self.by_name(|| self.store.read_in(&self.dir, Access::Write))?,
+            },
+            None => self.by_name(|| self.store.read_in(&self.dir, Access::Write))?,
+        };
         let state = on_disk.as_ref().map(OnDisk::state);
         *self.read.borrow_mut() = on_disk;
         Ok(state)
@@ -100,8 +149,9 @@ impl Locked for FsLocked<'_> {
             },
             _ => CountersTarget::New,
         };
-        let written =
-            migrate_v1::replace_enrollment(&self.dir, &store.names, state, target, Step::Done);
+        let written = self.become_user().and_then(|()| {
+            migrate_v1::replace_enrollment(&self.dir, &store.names, state, target, Step::Done)
+        });
         // Whatever happened, the next write reads again.
         *read = None;
         written
@@ -127,6 +177,7 @@ impl Locked for FsLocked<'_> {
     /// A second hard link to the state file (the same file: owner and mode kept), made new;
     /// the state itself is then replaced or removed as usual.
     fn keep_aside(&self, suffix: &str) -> Result<PathBuf> {
+        self.become_user()?;
         // Never over an earlier copy (two in the same second): `-1`, `-2`, ... after it.
         for attempt in 0..100 {
             let suffix = match attempt {
@@ -157,6 +208,7 @@ impl Locked for FsLocked<'_> {
     /// lock file stays: removing it would race other lockers).
     fn remove(&self) -> Result<bool> {
         *self.read.borrow_mut() = None;
+        self.become_user()?;
         let store = self.store;
         match unlinkat(
             &self.dir,

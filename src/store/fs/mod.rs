@@ -16,6 +16,7 @@
 //!   stale temp file (or directory) is removed, or stepped around, by the next writer.
 
 mod checks;
+mod kept;
 mod locked;
 mod on_disk;
 
@@ -25,15 +26,17 @@ use super::transaction::{Backend, Create, Locked};
 use crate::config::{Options, SecretPath};
 use crate::error::{Error, Result};
 use crate::privileges::{Account, Identity, IdentityGuard};
-use crate::safe_fs::{self, Expect, Kind, OpenFailure, Owner, ReadFailure, Violation};
+use crate::safe_fs::{self, Expect, FileId, Kind, OpenFailure, Owner, ReadFailure, Violation};
 use crate::state::State;
 use crate::state::counters_v2::{
     Counters, EnrollmentId, Found, Invalid, Picked, RECORD_SIZE, RecoveryId, find,
 };
 use crate::state::enrollment_v2::{self, Enrollment};
-use locked::{FsLocked, take_lock};
+use kept::{Kept, KeptDir, KeptReads};
+use locked::{AsUser, FsLocked, take_lock};
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, fcntl};
+use nix::sys::stat::FileStat;
 use nix::unistd::{Uid, UnlinkatFlags, fsync, linkat, unlinkat};
 use on_disk::{OnDisk, ParseCache, Parsed, V2};
 use std::cell::RefCell;
@@ -83,19 +86,11 @@ pub struct FsStore {
     path: PathBuf,
     names: Names,
     last_parsed: ParseCache,
-    /// The state's directory as the read before prompting opened and checked it: the
-    /// login's locked read-decide-write then starts from it, one directory walk per login.
-    walked: WalkedDir,
+    /// What the read before prompting opened and checked: the login's locked
+    /// read-decide-write starts from it, with one directory walk and one identity switch
+    /// per login.
+    kept: Kept,
     repairs: RepairReport,
-}
-
-#[derive(Debug, Default)]
-struct WalkedDir(RefCell<Option<OwnedFd>>);
-
-impl Clone for WalkedDir {
-    fn clone(&self) -> Self {
-        WalkedDir::default()
-    }
 }
 
 /// Whether the counters file is opened to be written (under the lock) or only read.
@@ -103,6 +98,17 @@ impl Clone for WalkedDir {
 enum Access {
     Read,
     Write,
+    /// For writing if the file and its filesystem allow it, else for reading (a read before
+    /// a change: what cannot be written is reported by the write, under the lock).
+    WriteIfAllowed,
+}
+
+/// The counters file as opened.
+struct OpenedCounters {
+    file: File,
+    id: FileId,
+    size: u64,
+    writable: bool,
 }
 
 impl FsStore {
@@ -153,7 +159,7 @@ impl FsStore {
             path,
             names,
             last_parsed: ParseCache::default(),
-            walked: WalkedDir::default(),
+            kept: Kept::default(),
             repairs: RepairReport::default(),
         })
     }
@@ -265,13 +271,38 @@ impl FsStore {
     /// counters file is opened for `access` and kept open (the login's write goes through
     /// it, under the lock).
     fn read_in(&self, dir: &OwnedFd, access: Access) -> Result<Option<OnDisk>> {
+        Ok(self
+            .open_and_read(dir, access)?
+            .map(|(on_disk, ..)| on_disk))
+    }
+
+    /// [`FsStore::read_in`], with the state file left open, and which file it is.
+    fn open_and_read(
+        &self,
+        dir: &OwnedFd,
+        access: Access,
+    ) -> Result<Option<(OnDisk, File, FileId)>> {
         let fd = match safe_fs::open_file_in(dir, &self.file) {
             Ok(fd) => fd,
             Err(Errno::ENOENT) => return Ok(None),
             Err(e) => return Err(self.open_error(dir, &self.file, e, "open")),
         };
         let stat = self.check_file(&fd, &self.path)?;
-        let bytes = match safe_fs::read_capped(fd, stat.st_size as u64, MAX_STATE_SIZE) {
+        let file = File::from(fd);
+        let on_disk = self.read_opened(&file, &stat, || self.open_counters(dir, access))?;
+        Ok(Some((on_disk, file, FileId::of(&stat))))
+    }
+
+    /// Parses the state file `file` (`stat`: its checked status); for v2, reads the
+    /// counters that `counters` opens.
+    fn read_opened(
+        &self,
+        file: &File,
+        stat: &FileStat,
+        counters: impl FnOnce() -> Result<Option<OpenedCounters>>,
+    ) -> Result<OnDisk> {
+        let bytes = match safe_fs::read_capped_from_start(file, stat.st_size as u64, MAX_STATE_SIZE)
+        {
             Ok(bytes) => bytes,
             Err(ReadFailure::TooLarge) => {
                 return Err(Error::corrupt(
@@ -285,26 +316,23 @@ impl FsStore {
             Err(ReadFailure::Io(e)) => return Err(Error::io(&self.path, "read", e)),
         };
         let enrollment = match self.last_parsed.parse(bytes, &self.path)? {
-            Parsed::V1(state) => return Ok(Some(OnDisk::V1(state))),
+            Parsed::V1(state) => return Ok(OnDisk::V1(state)),
             Parsed::V2(enrollment) => enrollment,
         };
         let counters_path = &self.names.counters_path;
-        let (counters, counters_size) = match self.open_counters(dir, access)? {
-            Some(opened) => opened,
-            None => {
-                return Err(Error::corrupt(
-                    counters_path,
-                    "counters file is missing; logins are refused because the replay guard \
-                     is lost: restore it from a backup, or (as root) run \
-                     `pam-totp --user NAME disable` and enroll again",
-                ));
-            }
+        let Some(counters) = counters()? else {
+            return Err(Error::corrupt(
+                counters_path,
+                "counters file is missing; logins are refused because the replay guard \
+                 is lost: restore it from a backup, or (as root) run \
+                 `pam-totp --user NAME disable` and enroll again",
+            ));
         };
         let Found {
             picked: current,
             other_damaged,
         } = self
-            .load_counters(&counters, counters_size, &enrollment.id)
+            .load_counters(&counters.file, counters.size, &enrollment.id)
             .map_err(|e| e.into_error(counters_path))?;
         // An HOTP enrollment without its counter has no replay guard; a TOTP one with a
         // counter is not what this build writes. Either is refused, never guessed at.
@@ -319,22 +347,31 @@ impl FsStore {
                 ),
             ));
         }
-        Ok(Some(OnDisk::V2(V2 {
+        Ok(OnDisk::V2(V2 {
             enrollment,
-            counters,
+            counters: counters.file,
+            counters_id: counters.id,
+            writable: counters.writable,
             current,
             other_damaged,
-        })))
+        }))
     }
 
     /// Opens the counters file beside the state, as checked as the state file itself and
     /// with one link only, with its size; `None` if it does not exist.
-    fn open_counters(&self, dir: &OwnedFd, access: Access) -> Result<Option<(File, u64)>> {
+    fn open_counters(&self, dir: &OwnedFd, access: Access) -> Result<Option<OpenedCounters>> {
         let name = &self.names.counters;
         let path = &self.names.counters_path;
-        let opened = match access {
-            Access::Read => safe_fs::open_file_in(dir, name),
-            Access::Write => safe_fs::open_rw_in(dir, name),
+        let (opened, writable) = match access {
+            Access::Read => (safe_fs::open_file_in(dir, name), false),
+            Access::Write => (safe_fs::open_rw_in(dir, name), true),
+            Access::WriteIfAllowed => match safe_fs::open_rw_in(dir, name) {
+                Ok(fd) => (Ok(fd), true),
+                Err(Errno::EACCES | Errno::EPERM | Errno::EROFS | Errno::ETXTBSY) => {
+                    (safe_fs::open_file_in(dir, name), false)
+                }
+                Err(e) => (Err(e), false),
+            },
         };
         let fd = match opened {
             Ok(fd) => fd,
@@ -342,14 +379,26 @@ impl FsStore {
             Err(e) => return Err(self.open_error(dir, name, e, "open")),
         };
         let stat = self.check_file(&fd, path)?;
+        self.check_counters_links(&stat)?;
+        Ok(Some(OpenedCounters {
+            file: File::from(fd),
+            id: FileId::of(&stat),
+            size: stat.st_size as u64,
+            writable,
+        }))
+    }
+
+    /// The counters file has one name only (checked with its owner and mode).
+    fn check_counters_links(&self, stat: &FileStat) -> Result<()> {
         if stat.st_nlink != 1 {
+            let path = &self.names.counters_path;
             return Err(Error::Unsafe {
                 problem: format!("has {} hard links, not 1", stat.st_nlink),
                 fix: format!("remove the other links to {}", path.display()),
                 path: path.clone(),
             });
         }
-        Ok(Some((File::from(fd), stat.st_size as u64)))
+        Ok(())
     }
 
     /// The current record of enrollment `expected` in the counters file (`size`: from the
@@ -376,44 +425,45 @@ impl Backend for FsStore {
         }
     }
 
-    /// Reads the state without locking (to decide before prompting); `None` if not enrolled.
+    /// Reads the state without locking; `None` if not enrolled.
     fn load(&self) -> Result<Option<State>> {
-        // A walk that fails leaves nothing for `lock` to reuse: only a directory that passed
-        // its checks in this very read is kept.
-        self.walked.0.borrow_mut().take();
-        let mut as_user = self.assume_identity()?;
-        with_groups_if_refused(&mut as_user, || {
-            let Some(dir) = self.open_dirs(Create::No)? else {
-                return Ok(None);
-            };
-            let read = self.read_in(&dir, Access::Read);
-            *self.walked.0.borrow_mut() = Some(dir);
-            let walked = self.walked.0.borrow();
-            let Some(dir) = walked.as_ref() else {
-                return Err(Error::Internal("directory just kept is gone".into()));
-            };
-            match read {
-                Ok(read) => Ok(read.map(|on_disk| on_disk.state())),
-                // Without the lock, a change may have replaced the enrollment between the
-                // reads of the two files, or two logins may have written both blocks during
-                // the read: read once more before calling the counters bad. Never under the
-                // lock.
-                Err(Error::Corrupt { .. }) => {
-                    Ok(self.read_in(dir, Access::Read)?.map(|d| d.state()))
-                }
-                Err(e) => Err(e),
-            }
-        })
+        self.load_keeping(Access::Read)
+    }
+
+    /// Reads the state without locking before a change (a login's prompt, then its locked
+    /// cycle), keeping a v2 state's files open for it.
+    fn load_for_change(&self) -> Result<Option<State>> {
+        self.load_keeping(Access::WriteIfAllowed)
     }
 
     /// Takes the lock for a read-decide-write cycle, waiting at most [`LOCK_WAIT`]. Errors
     /// with `NotEnrolled` if the directory does not exist, unless `create` (enrollment)
     /// makes it, mode 0700.
     fn lock(&self, create: Create) -> Result<Box<dyn Locked + '_>> {
-        let mut as_user = self.assume_identity()?;
         let lock_name = self.sibling(LOCK_SUFFIX);
         let lock_path = self.path_of(&lock_name);
-        let walked = self.walked.0.borrow_mut().take();
+        let kept = self.kept.take();
+        let walked = match kept {
+            Some(KeptDir {
+                dir,
+                files: Some(files),
+            }) => {
+                // Opened as the user before prompting: locked and read through as they
+                // are, with no second switch to the user's identity.
+                take_lock(&files.lock, &lock_path, LOCK_WAIT)?;
+                return Ok(Box::new(FsLocked {
+                    store: self,
+                    dir,
+                    read: RefCell::new(None),
+                    kept: RefCell::new(Some(files.reads)),
+                    _lock: files.lock,
+                    as_user: AsUser::default(),
+                }));
+            }
+            Some(KeptDir { dir, files: None }) => Some(dir),
+            None => None,
+        };
+        let mut as_user = self.assume_identity()?;
         let (dir, lock) = with_groups_if_refused(&mut as_user, || {
             let dir = match walked.as_ref().map(OwnedFd::try_clone) {
                 Some(Ok(dir)) => dir,
@@ -431,8 +481,9 @@ impl Backend for FsStore {
             store: self,
             dir,
             read: RefCell::new(None),
+            kept: RefCell::new(None),
             _lock: lock,
-            _as_user: as_user,
+            as_user: AsUser::assumed(as_user),
         }))
     }
 }
@@ -479,7 +530,7 @@ pub fn read_state_file(path: &Path) -> Result<Option<State>> {
         path: path.to_owned(),
         names,
         last_parsed: ParseCache::default(),
-        walked: WalkedDir::default(),
+        kept: Kept::default(),
         repairs: RepairReport::default(),
     };
     store.load()

@@ -23,6 +23,9 @@ pub(super) enum OnDisk {
 pub(super) struct V2 {
     pub(super) enrollment: Arc<Enrollment>,
     pub(super) counters: File,
+    pub(super) counters_id: FileId,
+    /// Opened for writing (a read before a change may have had to settle for reading).
+    pub(super) writable: bool,
     pub(super) current: Picked,
     /// The other block was torn or damaged when this was read: the newest write may be
     /// lost (see [`Found`]), and the transaction covers for it before judging.

@@ -33,7 +33,9 @@
  * Harness extension: with PAM_HARNESS_WAIT=1 it waits, after READY, for a line
  * (or EOF) on stdin before authenticating (handshake.h). The harness uses READY
  * to serialise pam_wrapper's start-up and the wait to release many clients at
- * once.
+ * once. With PAM_HARNESS_PAUSE_AT_PROMPT=1 it also prints "PAUSED" after each
+ * prompt's MSG record and waits for another line (or EOF) before answering: a
+ * person typing, while a test changes what the module will read.
  *
  * About PAM_AUTHTOK: Linux-PAM only lets *modules* get or set PAM_AUTHTOK;
  * from an application pam_set_item/pam_get_item return PAM_BAD_ITEM. So
@@ -126,6 +128,21 @@ static void free_responses(struct pam_response *resp, int n)
 	free(resp);
 }
 
+/* PAM_HARNESS_PAUSE_AT_PROMPT=1: say so, and wait for a line (or EOF) on stdin. */
+static void pause_at_prompt(void)
+{
+	const char *pause = getenv("PAM_HARNESS_PAUSE_AT_PROMPT");
+	int c;
+
+	if (pause == NULL || strcmp(pause, "1") != 0)
+		return;
+	fputs("PAUSED\n", stdout);
+	fflush(stdout);
+	do {
+		c = getchar();
+	} while (c != EOF && c != '\n');
+}
+
 static int conv(int num_msg, const struct pam_message **msg,
 		struct pam_response **resp_out, void *appdata)
 {
@@ -173,6 +190,7 @@ static int conv(int num_msg, const struct pam_message **msg,
 
 		if (m->msg_style == PAM_PROMPT_ECHO_OFF ||
 		    m->msg_style == PAM_PROMPT_ECHO_ON) {
+			pause_at_prompt();
 			if (resp_out == NULL ||
 			    answers->next >= answers->count) {
 				/* Out of scripted answers (a test expected

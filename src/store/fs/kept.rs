@@ -1,0 +1,342 @@
+//! What the read before prompting keeps for the login's locked cycle, so that a login
+//! walks the directories once and switches to the user's identity once.
+//!
+//! Before prompting, as the user: the directory walk, the enrollment file, the counters
+//! file (opened for writing) and the lock file, all kept open. Under the lock, as the
+//! process: `fstatat` of the two names in the kept directory, never following a link; when
+//! both still name the kept files, they are read (and the counters written) through the
+//! kept descriptors, which the user opened. Anything else — a file replaced or removed
+//! while the user typed, a v1 state, a new enrollment, a repair — is read or written by
+//! name as the user, as without this.
+
+use super::*;
+
+/// The state's directory as the last unlocked read opened and checked it, and after a read
+/// before a change ([`Backend::load_for_change`]) of a v2 state, its files too.
+#[derive(Debug, Default)]
+pub(super) struct Kept(RefCell<Option<KeptDir>>);
+
+impl Kept {
+    /// What the last read kept, for the locked cycle to use (once).
+    pub(super) fn take(&self) -> Option<KeptDir> {
+        self.0.borrow_mut().take()
+    }
+}
+
+impl Clone for Kept {
+    fn clone(&self) -> Self {
+        Kept::default()
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct KeptDir {
+    pub(super) dir: OwnedFd,
+    pub(super) files: Option<KeptFiles>,
+}
+
+/// A v2 state's files, opened as the user (the lock file, the enrollment, the counters for
+/// writing): under the lock they are used as they are, without the user's identity, once
+/// the names are seen to still refer to them ([`FsStore::reread_kept`]).
+#[derive(Debug)]
+pub(super) struct KeptFiles {
+    pub(super) lock: OwnedFd,
+    pub(super) reads: KeptReads,
+}
+
+#[derive(Debug)]
+pub(super) struct KeptReads {
+    state: File,
+    state_id: FileId,
+    counters: File,
+    counters_id: FileId,
+}
+
+impl FsStore {
+    /// Reads the state without locking (to decide before prompting), as the user; `None`
+    /// if not enrolled. Keeps the directory for the locked cycle, and with
+    /// `Access::WriteIfAllowed` a v2 state's files as well.
+    pub(super) fn load_keeping(&self, access: Access) -> Result<Option<State>> {
+        // A walk that fails leaves nothing for `lock` to reuse: only a directory that passed
+        // its checks in this very read is kept.
+        self.kept.0.borrow_mut().take();
+        let mut as_user = self.assume_identity()?;
+        with_groups_if_refused(&mut as_user, || {
+            let Some(dir) = self.open_dirs(Create::No)? else {
+                return Ok(None);
+            };
+            let read = match self.open_and_read(&dir, access) {
+                // Without the lock, a change may have replaced the enrollment between the
+                // reads of the two files, or two logins may have written both blocks during
+                // the read: read once more before calling the counters bad. Never under the
+                // lock.
+                Err(Error::Corrupt { .. }) => self.open_and_read(&dir, access),
+                read => read,
+            };
+            let Some((on_disk, state_file, state_id)) = read? else {
+                *self.kept.0.borrow_mut() = Some(KeptDir { dir, files: None });
+                return Ok(None);
+            };
+            let state = on_disk.state();
+            let files = match on_disk {
+                OnDisk::V2(v2) if access == Access::WriteIfAllowed && v2.writable => {
+                    self.open_kept_lock(&dir).map(|lock| KeptFiles {
+                        lock,
+                        reads: KeptReads {
+                            state: state_file,
+                            state_id,
+                            counters: v2.counters,
+                            counters_id: v2.counters_id,
+                        },
+                    })
+                }
+                _ => None,
+            };
+            *self.kept.0.borrow_mut() = Some(KeptDir { dir, files });
+            Ok(Some(state))
+        })
+    }
+
+    /// The lock file, opened (or made) as the user before prompting, for the locked cycle;
+    /// `None` if that cannot be done now (a full or read-only disk): the locked cycle then
+    /// opens it itself, and reports what fails.
+    fn open_kept_lock(&self, dir: &OwnedFd) -> Option<OwnedFd> {
+        let lock_name = self.sibling(LOCK_SUFFIX);
+        let lock = safe_fs::open_lock_in(dir, &lock_name).ok()?;
+        self.check_file(&lock, &self.path_of(&lock_name)).ok()?;
+        Some(lock)
+    }
+
+    /// Under the lock: the state read again through the files the read before prompting
+    /// kept open, if the names in the directory still refer to those very files (each
+    /// checked as when it was opened); `None` when either was replaced or removed since,
+    /// and the state must be read afresh by name, as the user.
+    ///
+    /// Comparing an entry with a file held open is exact: the inode cannot be reused while
+    /// it is open. This looks at two names as root, in a directory the user opened, never
+    /// following a link; everything read or written goes through files the user opened.
+    pub(super) fn reread_kept(&self, dir: &OwnedFd, kept: KeptReads) -> Result<Option<OnDisk>> {
+        let still = |name: &OsStr, id: FileId| {
+            safe_fs::stat_in(dir, name)
+                .ok()
+                .filter(|stat| FileId::of(stat) == id)
+        };
+        let Some(stat) = still(&self.file, kept.state_id) else {
+            return Ok(None);
+        };
+        let Some(counters_stat) = still(&self.names.counters, kept.counters_id) else {
+            return Ok(None);
+        };
+        self.check_file_stat(&stat, &self.path)?;
+        self.check_file_stat(&counters_stat, &self.names.counters_path)?;
+        self.check_counters_links(&counters_stat)?;
+        let counters = OpenedCounters {
+            file: kept.counters,
+            id: kept.counters_id,
+            size: counters_stat.st_size as u64,
+            writable: true,
+        };
+        self.read_opened(&kept.state, &stat, || Ok(Some(counters)))
+            .map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::otp::HashAlgorithm;
+    use crate::policy::{CountFailure, Policy, Verdict};
+    use crate::privileges::switch_count;
+    use crate::secret::SecretString;
+    use crate::store::{NothingBefore, Prepared, Proof, Store};
+    use nix::unistd::{Gid, chown, geteuid};
+    use std::fs;
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    use tempfile::TempDir;
+
+    const FIRST: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    const SECOND: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+    const NOW: u64 = 1_700_000_000;
+    const STATE: &str = "~/.config/pam-totp/state.toml";
+
+    fn state(secret: &str) -> State {
+        State::new(
+            SecretString::new(secret.into()),
+            HashAlgorithm::SHA1,
+            6,
+            30,
+            Vec::new(),
+        )
+        .unwrap()
+    }
+
+    /// A home for `uid` (the test's own, or another one as root), its store and its files.
+    struct Home {
+        _root: TempDir,
+        account: Account,
+    }
+
+    impl Home {
+        fn of(uid: Uid, gid: Gid) -> Home {
+            let root = tempfile::tempdir().unwrap();
+            fs::set_permissions(root.path(), fs::Permissions::from_mode(0o755)).unwrap();
+            let home = root.path().join("home");
+            fs::create_dir(&home).unwrap();
+            fs::set_permissions(&home, fs::Permissions::from_mode(0o700)).unwrap();
+            chown(&home, Some(uid), Some(gid)).unwrap();
+            let account = Account {
+                name: "kept".into(),
+                uid,
+                gid,
+                home,
+            };
+            Home {
+                _root: root,
+                account,
+            }
+        }
+
+        fn mine() -> Home {
+            Home::of(geteuid(), nix::unistd::getegid())
+        }
+
+        /// A store of its own: another process's view (a login, an admin command).
+        fn store(&self) -> FsStore {
+            let options = Options {
+                secret: SecretPath::parse(STATE).unwrap(),
+                ..Options::default()
+            };
+            FsStore::for_account(&options, &self.account).unwrap()
+        }
+
+        fn enroll(&self, secret: &str) {
+            self.store()
+                .enroll(&state(secret), &mut NothingBefore)
+                .map_err(|e| format!("{e:?}"))
+                .unwrap();
+        }
+
+        fn file(&self, name: &str) -> PathBuf {
+            self.account.home.join(".config/pam-totp").join(name)
+        }
+    }
+
+    fn code(secret: &str, at: u64) -> SecretString {
+        state(secret).code_at(at).unwrap()
+    }
+
+    fn check(store: &FsStore, answer: &SecretString, at: u64) -> Result<Verdict> {
+        let policy = Policy::from(&Options::default());
+        store
+            .check_and_record(answer, at, policy, CountFailure::Yes, None)
+            .map(|recorded| recorded.verdict)
+    }
+
+    fn prompted(store: &FsStore) {
+        assert_eq!(store.prepare(NOW).unwrap(), Prepared::Ready { digits: 6 });
+    }
+
+    #[test]
+    fn a_login_switches_to_the_users_identity_once() {
+        if !geteuid().is_root() {
+            eprintln!("skipped: needs root to act as another user");
+            return;
+        }
+        let home = Home::of(Uid::from_raw(4242), Gid::from_raw(4242));
+        home.enroll(FIRST);
+        let login = home.store();
+        switch_count::take();
+        prompted(&login);
+        assert!(check(&login, &code(FIRST, NOW), NOW).unwrap().accepted());
+        assert_eq!(switch_count::take(), 1, "one switch per login");
+        // What it wrote is under the names: the same code again is a replay.
+        let again = home.store();
+        prompted(&again);
+        assert!(
+            !check(&again, &code(FIRST, NOW), NOW + 1)
+                .unwrap()
+                .accepted()
+        );
+        assert_eq!(switch_count::take(), 1);
+    }
+
+    #[test]
+    fn a_new_enrollment_while_the_user_types_is_the_one_checked() {
+        let home = Home::mine();
+        home.enroll(FIRST);
+        let login = home.store();
+        prompted(&login);
+        home.enroll(SECOND);
+        let verdict = check(&login, &code(FIRST, NOW), NOW).unwrap();
+        assert!(
+            !verdict.accepted(),
+            "the replaced secret's code: {verdict:?}"
+        );
+        let login = home.store();
+        prompted(&login);
+        assert!(check(&login, &code(SECOND, NOW), NOW).unwrap().accepted());
+    }
+
+    #[test]
+    fn a_disable_while_the_user_types_lets_nobody_in() {
+        let home = Home::mine();
+        home.enroll(FIRST);
+        let login = home.store();
+        prompted(&login);
+        let policy = Policy::from(&Options::default());
+        home.store()
+            .remove(Proof::NotNeeded, NOW, policy)
+            .map_err(|e| format!("{e:?}"))
+            .unwrap();
+        let err = check(&login, &code(FIRST, NOW), NOW).unwrap_err();
+        assert!(matches!(err, Error::NotEnrolled(_)), "{err}");
+    }
+
+    #[test]
+    fn counters_replaced_while_the_user_types_are_written_under_their_name() {
+        let home = Home::mine();
+        home.enroll(FIRST);
+        let login = home.store();
+        prompted(&login);
+        // The same bytes, owner and mode, as another file (a restore from a backup).
+        let counters = home.file("state.toml.counters");
+        let copy = home.file("copy");
+        fs::copy(&counters, &copy).unwrap();
+        fs::rename(&copy, &counters).unwrap();
+        assert!(check(&login, &code(FIRST, NOW), NOW).unwrap().accepted());
+        // Written to the file the name holds now, not to the one kept open: no replay.
+        let again = home.store();
+        prompted(&again);
+        let verdict = check(&again, &code(FIRST, NOW), NOW + 1).unwrap();
+        assert!(
+            !verdict.accepted(),
+            "the code was let in twice: {verdict:?}"
+        );
+    }
+
+    #[test]
+    fn a_link_put_in_place_while_the_user_types_is_refused() {
+        let home = Home::mine();
+        home.enroll(FIRST);
+        let login = home.store();
+        prompted(&login);
+        let state = home.file("state.toml");
+        let real = home.file("real.toml");
+        fs::rename(&state, &real).unwrap();
+        symlink(&real, &state).unwrap();
+        let err = check(&login, &code(FIRST, NOW), NOW).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+    }
+
+    #[test]
+    fn a_state_made_private_no_longer_while_the_user_types_is_refused() {
+        let home = Home::mine();
+        home.enroll(FIRST);
+        let login = home.store();
+        prompted(&login);
+        let counters = home.file("state.toml.counters");
+        fs::set_permissions(&counters, fs::Permissions::from_mode(0o644)).unwrap();
+        let err = check(&login, &code(FIRST, NOW), NOW).unwrap_err();
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+    }
+}
