@@ -7,6 +7,11 @@
 //! Also packs the module's relative relocations (DT_RELR, `-z pack-relative-relocs`) when
 //! the toolchain and the C library support it: the loader applies ~1,700 of them at every
 //! pam_start, and the packed table is a few hundred bytes instead of 40 KB of RELA entries.
+//!
+//! And lays out the functions a login runs together (`benches/login-functions.txt`, LLD's
+//! `--symbol-ordering-file`) when the linker rustc uses takes that option: libpam maps the
+//! module afresh at every pam_start, and each 64 KiB window of code a login touches costs a
+//! page fault (benches/order-functions.sh says more, and makes the list).
 
 use std::env;
 use std::fs;
@@ -28,6 +33,63 @@ fn main() {
     if relr_supported(&out) {
         println!("cargo:rustc-cdylib-link-arg=-Wl,-z,pack-relative-relocs");
     }
+    let order = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"))
+        .join("benches/login-functions.txt");
+    println!("cargo:rerun-if-changed={}", order.display());
+    if order.is_file() && symbol_ordering_supported(&out) {
+        println!(
+            "cargo:rustc-cdylib-link-arg=-Wl,--symbol-ordering-file={}",
+            order.display()
+        );
+        // Names missing from this build (another toolchain or Cargo.lock) are not errors.
+        println!("cargo:rustc-cdylib-link-arg=-Wl,--no-warn-symbol-ordering");
+    }
+}
+
+/// Whether the linker rustc uses for this target takes `--symbol-ordering-file` (LLD, which
+/// rustc brings and uses on x86_64 Linux since 1.90; GNU ld and gold do not): probed by
+/// having rustc itself link a tiny shared library with it, as it will link the module.
+fn symbol_ordering_supported(out: &Path) -> bool {
+    println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
+    let source = out.join("order-probe.rs");
+    let list = out.join("order-probe.txt");
+    if fs::write(
+        &source,
+        "#[no_mangle]\npub extern \"C\" fn order_probe() {}\n",
+    )
+    .is_err()
+        || fs::write(&list, "order_probe\n").is_err()
+    {
+        return false;
+    }
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let mut probe = Command::new(rustc);
+    probe
+        .args([
+            "--crate-type",
+            "cdylib",
+            "--crate-name",
+            "order_probe",
+            "--target",
+        ])
+        .arg(env::var("TARGET").unwrap_or_default())
+        .arg("-C")
+        .arg(format!(
+            "link-arg=-Wl,--symbol-ordering-file={}",
+            list.display()
+        ))
+        .args(["-C", "link-arg=-Wl,--no-warn-symbol-ordering"])
+        .arg("--out-dir")
+        .arg(out)
+        .arg(&source);
+    if let Some(linker) = env::var_os("RUSTC_LINKER") {
+        probe.arg("-C").arg({
+            let mut arg = std::ffi::OsString::from("linker=");
+            arg.push(linker);
+            arg
+        });
+    }
+    probe.output().is_ok_and(|o| o.status.success())
 }
 
 /// Whether a shared object linked with `-z pack-relative-relocs` loads here: the linker

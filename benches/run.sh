@@ -29,6 +29,14 @@ command -v cargo >/dev/null || { echo "benches/run.sh: cargo not found (install 
 
 echo "==> cargo build --release (the module measured)" >&2
 cargo build --locked --release --lib >&2
+# How much of the layout of benches/login-functions.txt this build got (see
+# benches/order-functions.sh): none when the toolchain or Cargo.lock changed since it was made.
+if [ -f benches/login-functions.txt ] && command -v nm >/dev/null; then
+    listed=$(grep -vc '^#' benches/login-functions.txt || true)
+    present=$(nm target/release/libpam_totp.so | awk '{print $NF}' | sort -u |
+        grep -Fxc -f <(grep -v '^#' benches/login-functions.txt) || true)
+    echo "==> functions of a login laid out together: $present of the $listed in benches/login-functions.txt" >&2
+fi
 mkdir -p target/bench
 # The bench builds its C driver and syslog shim (tests/harness/c/) with the same harness
 # the integration tests use, into target/release/pam-test-support.

@@ -150,6 +150,9 @@ impl Driver {
                 let mut cmd = Command::new("valgrind");
                 cmd.arg("--tool=callgrind")
                     .arg("--collect-atstart=no")
+                    // Symbol names as the linker knows them: benches/order-functions.sh
+                    // reads the profiles to list what a login runs.
+                    .arg("--demangle=no")
                     .arg(format!("--callgrind-out-file={}", out.display()))
                     .arg(&self.exe);
                 cmd
