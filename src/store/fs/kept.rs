@@ -41,6 +41,7 @@ pub(super) struct KeptDir {
 #[derive(Debug)]
 pub(super) struct KeptFiles {
     pub(super) lock: OwnedFd,
+    pub(super) lock_id: FileId,
     pub(super) reads: KeptReads,
 }
 
@@ -80,8 +81,9 @@ impl FsStore {
             let state = on_disk.state();
             let files = match on_disk {
                 OnDisk::V2(v2) if access == Access::WriteIfAllowed && v2.writable => {
-                    self.open_kept_lock(&dir).map(|lock| KeptFiles {
+                    self.open_kept_lock(&dir).map(|(lock, lock_id)| KeptFiles {
                         lock,
+                        lock_id,
                         reads: KeptReads {
                             state: state_file,
                             state_id,
@@ -100,11 +102,11 @@ impl FsStore {
     /// The lock file, opened (or made) as the user before prompting, for the locked cycle;
     /// `None` if that cannot be done now (a full or read-only disk): the locked cycle then
     /// opens it itself, and reports what fails.
-    fn open_kept_lock(&self, dir: &OwnedFd) -> Option<OwnedFd> {
+    fn open_kept_lock(&self, dir: &OwnedFd) -> Option<(OwnedFd, FileId)> {
         let lock_name = self.sibling(LOCK_SUFFIX);
         let lock = safe_fs::open_lock_in(dir, &lock_name).ok()?;
-        self.check_file(&lock, &self.path_of(&lock_name)).ok()?;
-        Some(lock)
+        let stat = self.check_file(&lock, &self.path_of(&lock_name)).ok()?;
+        Some((lock, FileId::of(&stat)))
     }
 
     /// Under the lock: the state read again through the files the read before prompting
@@ -130,6 +132,11 @@ impl FsStore {
         self.check_file_stat(&stat, &self.path)?;
         self.check_file_stat(&counters_stat, &self.names.counters_path)?;
         self.check_counters_links(&counters_stat)?;
+        let dir_stat = safe_fs::inspect(dir)
+            .map_err(|e| Error::io(&self.path, "inspect the directory of", e))?;
+        if !self.user_may_still(&dir_stat, &stat, &counters_stat) {
+            return Ok(None);
+        }
         let counters = OpenedCounters {
             file: kept.counters,
             id: kept.counters_id,
@@ -138,6 +145,27 @@ impl FsStore {
         };
         self.read_opened(&kept.state, &stat, || Ok(Some(counters)))
             .map(Some)
+    }
+
+    /// Whether the user could still do by name what the kept files are used for: search
+    /// the directory (the user's own), read the state, read and write the counters. A
+    /// directory or file made inaccessible to the user while the user typed is then gone
+    /// to by name, as the user, and refused as it would be without the kept files. A store
+    /// acting as the process itself (root-owned storage) has nothing to ask.
+    fn user_may_still(&self, dir: &FileStat, state: &FileStat, counters: &FileStat) -> bool {
+        if self.identity.is_none() {
+            return true;
+        }
+        dir.st_uid == self.owner.as_raw()
+            && dir.st_mode & 0o100 != 0
+            && state.st_mode & 0o400 != 0
+            && counters.st_mode & 0o600 == 0o600
+    }
+
+    /// Whether `name` in `dir` is still the file `id` (a lock file, once locked: one
+    /// removed or replaced meanwhile keeps out nobody who opens the name now).
+    pub(super) fn still_named(&self, dir: &OwnedFd, name: &OsStr, id: FileId) -> bool {
+        safe_fs::stat_in(dir, name).is_ok_and(|stat| FileId::of(&stat) == id)
     }
 }
 
@@ -326,6 +354,75 @@ mod tests {
         symlink(&real, &state).unwrap();
         let err = check(&login, &code(FIRST, NOW), NOW).unwrap_err();
         assert!(err.to_string().contains("symbolic link"), "{err}");
+    }
+
+    #[test]
+    fn a_lock_file_removed_while_the_user_types_still_keeps_two_logins_apart() {
+        // Found by review: the lock kept from before the prompt was locked without looking
+        // at its name; with it removed meanwhile, a second login made a new one, and both
+        // took "the" lock and let the same code in.
+        use std::sync::mpsc;
+        let home = Home::mine();
+        home.enroll(FIRST);
+        let account = home.account.clone();
+        let (prompted_tx, prompted_rx) = mpsc::channel();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let (done_tx, done_rx) = mpsc::channel();
+        let first = std::thread::spawn(move || {
+            let options = Options {
+                secret: SecretPath::parse(STATE).unwrap(),
+                ..Options::default()
+            };
+            let login = FsStore::for_account(&options, &account).unwrap();
+            prompted(&login);
+            prompted_tx.send(()).unwrap();
+            go_rx.recv().unwrap();
+            let verdict = check(&login, &code(FIRST, NOW), NOW).map_err(|e| e.to_string());
+            done_tx.send(verdict).unwrap();
+        });
+        prompted_rx.recv().unwrap();
+        fs::remove_file(home.file("state.toml.lock")).unwrap();
+        // The second login, inside its locked cycle (it made a new lock file).
+        let second = home.store();
+        prompted(&second);
+        let holding = second.lock(Create::No).unwrap();
+        go_tx.send(()).unwrap();
+        assert!(
+            done_rx
+                .recv_timeout(std::time::Duration::from_millis(300))
+                .is_err(),
+            "the first login went on while the second held the lock"
+        );
+        drop(holding);
+        let verdict = done_rx.recv().unwrap().unwrap();
+        assert!(verdict.accepted(), "{verdict:?}");
+        first.join().unwrap();
+    }
+
+    #[test]
+    fn what_the_user_may_no_longer_do_while_typing_is_refused_as_before() {
+        // Found by review: with the files kept, a directory or counters file the user made
+        // inaccessible at the prompt no longer stopped the login (the check ran as root).
+        if !geteuid().is_root() {
+            eprintln!("skipped: needs root to act as another user");
+            return;
+        }
+        let home = Home::of(Uid::from_raw(4242), Gid::from_raw(4242));
+        home.enroll(FIRST);
+        let dir = home.file("");
+        let counters = home.file("state.toml.counters");
+        for (path, mode, restore) in [(&counters, 0o400, 0o600), (&dir, 0o600, 0o700)] {
+            let login = home.store();
+            prompted(&login);
+            fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+            let result = check(&login, &code(FIRST, NOW), NOW);
+            fs::set_permissions(path, fs::Permissions::from_mode(restore)).unwrap();
+            let err = result.expect_err("let in through what the user may no longer open");
+            assert!(err.to_string().contains("ermission denied"), "{err}");
+        }
+        let login = home.store();
+        prompted(&login);
+        assert!(check(&login, &code(FIRST, NOW), NOW).unwrap().accepted());
     }
 
     #[test]

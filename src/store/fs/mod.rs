@@ -53,6 +53,8 @@ const LOCK_SUFFIX: &str = ".lock";
 /// stopped or hung holder must not block every later login of the user; 16 recovery-code
 /// logins of one user at once, one argon2 check each under the lock, fit on a loaded machine).
 pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(10);
+/// How many times a lock file found replaced right after it was locked is opened again.
+const LOCK_ATTEMPTS: usize = 3;
 
 /// Told what and where, for each repair.
 type Reporter = std::rc::Rc<dyn Fn(&str)>;
@@ -449,42 +451,60 @@ impl Backend for FsStore {
                 files: Some(files),
             }) => {
                 // Opened as the user before prompting: locked and read through as they
-                // are, with no second switch to the user's identity.
+                // are, with no second switch to the user's identity, if the lock file is
+                // still the one under its name.
                 take_lock(&files.lock, &lock_path, LOCK_WAIT)?;
-                return Ok(Box::new(FsLocked {
-                    store: self,
-                    dir,
-                    read: RefCell::new(None),
-                    kept: RefCell::new(Some(files.reads)),
-                    _lock: files.lock,
-                    as_user: AsUser::default(),
-                }));
+                if self.still_named(&dir, &lock_name, files.lock_id) {
+                    return Ok(Box::new(FsLocked {
+                        store: self,
+                        dir,
+                        read: RefCell::new(None),
+                        kept: RefCell::new(Some(files.reads)),
+                        _lock: files.lock,
+                        as_user: AsUser::default(),
+                    }));
+                }
+                Some(dir)
             }
             Some(KeptDir { dir, files: None }) => Some(dir),
             None => None,
         };
         let mut as_user = self.assume_identity()?;
-        let (dir, lock) = with_groups_if_refused(&mut as_user, || {
-            let dir = match walked.as_ref().map(OwnedFd::try_clone) {
-                Some(Ok(dir)) => dir,
+        let dir = with_groups_if_refused(&mut as_user, || {
+            match walked.as_ref().map(OwnedFd::try_clone) {
+                Some(Ok(dir)) => Ok(dir),
                 _ => self
                     .open_dirs(create)?
-                    .ok_or_else(|| Error::NotEnrolled(self.path.clone()))?,
-            };
-            let lock = safe_fs::open_lock_in(&dir, &lock_name)
-                .map_err(|e| self.open_error(&dir, &lock_name, e, "open lock file"))?;
-            self.check_file(&lock, &lock_path)?;
-            Ok((dir, lock))
+                    .ok_or_else(|| Error::NotEnrolled(self.path.clone())),
+            }
         })?;
-        take_lock(&lock, &lock_path, LOCK_WAIT)?;
-        Ok(Box::new(FsLocked {
-            store: self,
-            dir,
-            read: RefCell::new(None),
-            kept: RefCell::new(None),
-            _lock: lock,
-            as_user: AsUser::assumed(as_user),
-        }))
+        for _ in 0..LOCK_ATTEMPTS {
+            let (lock, lock_id) = with_groups_if_refused(&mut as_user, || {
+                let lock = safe_fs::open_lock_in(&dir, &lock_name)
+                    .map_err(|e| self.open_error(&dir, &lock_name, e, "open lock file"))?;
+                let stat = self.check_file(&lock, &lock_path)?;
+                Ok((lock, FileId::of(&stat)))
+            })?;
+            take_lock(&lock, &lock_path, LOCK_WAIT)?;
+            // Removed or replaced while this waited (by the user, or a stopped holder's
+            // file removed by hand): whoever opens the name now would not be kept out.
+            // Lock the file under the name instead.
+            if self.still_named(&dir, &lock_name, lock_id) {
+                return Ok(Box::new(FsLocked {
+                    store: self,
+                    dir,
+                    read: RefCell::new(None),
+                    kept: RefCell::new(None),
+                    _lock: lock,
+                    as_user: AsUser::assumed(as_user),
+                }));
+            }
+        }
+        Err(Error::io(
+            &lock_path,
+            "lock (the lock file was replaced each time it was locked)",
+            Errno::EAGAIN,
+        ))
     }
 }
 
