@@ -426,6 +426,40 @@ mod tests {
     }
 
     #[test]
+    fn on_a_read_only_disk_nothing_is_kept_and_the_write_says_why() {
+        // The counters are opened read-only before the prompt when writing is refused;
+        // such a file is not kept, so the locked cycle opens it by name for writing and
+        // says what is wrong (not a write to a descriptor that cannot write).
+        if !geteuid().is_root() {
+            eprintln!("skipped: needs root to mount");
+            return;
+        }
+        let home = Home::mine();
+        home.enroll(FIRST);
+        let dir = home.file("");
+        let mount = |args: &[&std::ffi::OsStr]| {
+            std::process::Command::new("mount")
+                .args(args)
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !mount(&["--bind".as_ref(), dir.as_os_str(), dir.as_os_str()]) {
+            eprintln!("skipped: no bind mount here");
+            return;
+        }
+        let read_only = mount(&["-o".as_ref(), "remount,ro,bind".as_ref(), dir.as_os_str()]);
+        let result = read_only.then(|| {
+            let login = home.store();
+            prompted(&login);
+            check(&login, &code(FIRST, NOW), NOW)
+        });
+        let _ = std::process::Command::new("umount").arg(&dir).status();
+        let err = result.expect("remounted read-only").unwrap_err();
+        assert!(err.to_string().contains("Read-only file system"), "{err}");
+    }
+
+    #[test]
     fn a_state_made_private_no_longer_while_the_user_types_is_refused() {
         let home = Home::mine();
         home.enroll(FIRST);
