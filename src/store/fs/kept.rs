@@ -411,7 +411,12 @@ mod tests {
         home.enroll(FIRST);
         let dir = home.file("");
         let counters = home.file("state.toml.counters");
-        for (path, mode, restore) in [(&counters, 0o400, 0o600), (&dir, 0o600, 0o700)] {
+        let state = home.file("state.toml");
+        for (path, mode, restore) in [
+            (&counters, 0o400, 0o600),
+            (&state, 0o200, 0o600),
+            (&dir, 0o600, 0o700),
+        ] {
             let login = home.store();
             prompted(&login);
             fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
