@@ -61,6 +61,10 @@ pub trait Locked {
             "this store keeps no damaged state aside".into(),
         ))
     }
+    /// Releases the lock after a cycle that only read (a login asking, before its prompt,
+    /// whether the host is remembered), leaving what the cycle opened to the backend's
+    /// next one. Default: as dropped.
+    fn release_after_reading(self: Box<Self>) {}
 }
 
 /// A borrowed backend is one too (a test keeps its store and lends it to the login).
@@ -139,11 +143,14 @@ impl<B: Backend> Store for B {
             Err(Error::NotEnrolled(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
-        match locked.read()? {
-            Some(_) if locked.fell_back().is_some() => Ok(None),
-            Some(state) => state.remembers(host, now, grace),
-            None => Ok(None),
-        }
+        let remembered = match locked.read()? {
+            Some(_) if locked.fell_back().is_some() => None,
+            Some(state) => state.remembers(host, now, grace)?,
+            None => None,
+        };
+        // Read only: the login's locked cycle after the prompt goes on from what this opened.
+        locked.release_after_reading();
+        Ok(remembered)
     }
 
     fn enrolled(&self) -> Result<Option<Enrolled>> {

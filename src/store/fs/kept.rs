@@ -53,6 +53,25 @@ pub(super) struct KeptReads {
     counters_id: FileId,
 }
 
+impl KeptReads {
+    /// The kept files again, from what a locked read through them holds.
+    pub(super) fn from_parts(state: KeptState, counters: File, counters_id: FileId) -> KeptReads {
+        KeptReads {
+            state: state.file,
+            state_id: state.id,
+            counters,
+            counters_id,
+        }
+    }
+}
+
+/// The kept state file, while a locked cycle reads through it.
+#[derive(Debug)]
+pub(super) struct KeptState {
+    file: File,
+    id: FileId,
+}
+
 impl FsStore {
     /// Reads the state without locking (to decide before prompting), as the user; `None`
     /// if not enrolled. Keeps the directory for the locked cycle, and with
@@ -117,7 +136,11 @@ impl FsStore {
     /// Comparing an entry with a file held open is exact: the inode cannot be reused while
     /// it is open. This looks at two names as root, in a directory the user opened, never
     /// following a link; everything read or written goes through files the user opened.
-    pub(super) fn reread_kept(&self, dir: &OwnedFd, kept: KeptReads) -> Result<Option<OnDisk>> {
+    pub(super) fn reread_kept(
+        &self,
+        dir: &OwnedFd,
+        kept: KeptReads,
+    ) -> Result<Option<(OnDisk, KeptState)>> {
         let still = |name: &OsStr, id: FileId| {
             safe_fs::stat_in(dir, name)
                 .ok()
@@ -143,8 +166,33 @@ impl FsStore {
             size: counters_stat.st_size as u64,
             writable: true,
         };
-        self.read_opened(&kept.state, &stat, || Ok(Some(counters)))
-            .map(Some)
+        let on_disk = self.read_opened(&kept.state, &stat, || Ok(Some(counters)))?;
+        Ok(Some((
+            on_disk,
+            KeptState {
+                file: kept.state,
+                id: kept.state_id,
+            },
+        )))
+    }
+
+    /// Gives back what a locked cycle that only read went through (see
+    /// [`FsLocked`]'s `release_after_reading`), its lock released, for the next cycle.
+    pub(super) fn keep_again(
+        &self,
+        dir: OwnedFd,
+        lock: OwnedFd,
+        lock_id: FileId,
+        reads: KeptReads,
+    ) {
+        *self.kept.0.borrow_mut() = Some(KeptDir {
+            dir,
+            files: Some(KeptFiles {
+                lock,
+                lock_id,
+                reads,
+            }),
+        });
     }
 
     /// Whether the user could still do by name what the kept files are used for: search
@@ -286,6 +334,67 @@ mod tests {
                 .accepted()
         );
         assert_eq!(switch_count::take(), 1);
+    }
+
+    #[test]
+    fn a_login_that_asks_for_a_remembered_host_first_switches_once_too() {
+        // grace_period: the login looks for the host under the lock before its prompt;
+        // what that cycle read through stays kept for the one after the prompt.
+        if !geteuid().is_root() {
+            eprintln!("skipped: needs root to act as another user");
+            return;
+        }
+        let home = Home::of(Uid::from_raw(4242), Gid::from_raw(4242));
+        home.enroll(FIRST);
+        let host = crate::state::RemoteHost::new("192.0.2.7", "sshd").unwrap();
+        let policy = Policy::from(&Options::default());
+        let login = home.store();
+        switch_count::take();
+        prompted(&login);
+        assert_eq!(login.remembers_host(&host, NOW, 3600).unwrap(), None);
+        assert_eq!(switch_count::take(), 1, "before the prompt");
+        // Its lock is released while the user types (another login locks at once; a held
+        // one would make this wait, then fail).
+        let other = home.store();
+        drop(other.lock(Create::No).unwrap());
+        switch_count::take();
+        let recorded = login
+            .check_and_record(
+                &code(FIRST, NOW),
+                NOW,
+                policy,
+                CountFailure::Yes,
+                Some(&host),
+            )
+            .unwrap();
+        assert!(recorded.verdict.accepted(), "{:?}", recorded.verdict);
+        assert_eq!(switch_count::take(), 0, "none after the prompt");
+        // Remembered by that write: the next login from the host is let through unasked.
+        let again = home.store();
+        prompted(&again);
+        assert!(
+            again
+                .remembers_host(&host, NOW + 60, 3600)
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(switch_count::take(), 1);
+        // And its kept files are the ones under the names still: a new enrollment made
+        // between the two cycles is what the second one reads.
+        let login = home.store();
+        prompted(&login);
+        assert!(
+            login
+                .remembers_host(&host, NOW + 90, 3600)
+                .unwrap()
+                .is_some()
+        );
+        home.enroll(SECOND);
+        let verdict = check(&login, &code(FIRST, NOW + 120), NOW + 120).unwrap();
+        assert!(
+            !verdict.accepted(),
+            "the replaced secret's code: {verdict:?}"
+        );
     }
 
     #[test]

@@ -33,6 +33,18 @@ pub(super) fn take_lock(lock: &OwnedFd, path: &Path, wait: Duration) -> Result<(
     }
 }
 
+/// Releases the OFD lock `take_lock` took, keeping the file open.
+fn release_lock(lock: &OwnedFd) -> nix::Result<()> {
+    let whole_file = libc::flock {
+        l_type: libc::F_UNLCK as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    };
+    fcntl(lock, FcntlArg::F_OFD_SETLK(&whole_file)).map(drop)
+}
+
 /// The store under its lock. Reading, writing and removing happen here only; the lock and
 /// the user identity are released when this is dropped.
 pub(super) struct FsLocked<'a> {
@@ -42,7 +54,11 @@ pub(super) struct FsLocked<'a> {
     pub(super) read: RefCell<Option<OnDisk>>,
     /// The files the read before prompting kept open: the first `read` goes through them.
     pub(super) kept: RefCell<Option<KeptReads>>,
+    /// The kept state file, once a `read` went through it.
+    pub(super) kept_state: RefCell<Option<KeptState>>,
     pub(super) _lock: OwnedFd,
+    /// Which file `_lock` is, when it was kept from before the prompt.
+    pub(super) kept_lock: Option<FileId>,
     // Last: fields drop in order, so the identity is restored after the files are closed.
     pub(super) as_user: AsUser,
 }
@@ -90,7 +106,10 @@ impl Locked for FsLocked<'_> {
         let kept = self.kept.borrow_mut().take();
         let on_disk = match kept {
             Some(kept) => match self.store.reread_kept(&self.dir, kept)? {
-                Some(on_disk) => Some(on_disk),
+                Some((on_disk, state)) => {
+                    *self.kept_state.borrow_mut() = Some(state);
+                    Some(on_disk)
+                }
                 // Replaced or removed since the prompt (a new enrollment, disable): read
                 // what is there now, by name.
                 None => self.by_name(|| self.store.read_in(&self.dir, Access::Write))?,
@@ -172,6 +191,35 @@ impl Locked for FsLocked<'_> {
             v2.current.slot.other(),
             v2.current.slot,
         ))
+    }
+
+    /// After a read through the kept files only (no switch to the user, nothing written
+    /// by name): the lock released, the files go back to the store for the login's next
+    /// locked cycle, which checks their names again.
+    fn release_after_reading(self: Box<Self>) {
+        let FsLocked {
+            store,
+            dir,
+            read,
+            kept: _,
+            kept_state,
+            _lock: lock,
+            kept_lock,
+            as_user,
+        } = *self;
+        if as_user.assumed.get() {
+            return;
+        }
+        let (Some(lock_id), Some(state), Some(OnDisk::V2(v2))) =
+            (kept_lock, kept_state.into_inner(), read.into_inner())
+        else {
+            return;
+        };
+        if !v2.writable || release_lock(&lock).is_err() {
+            return;
+        }
+        let reads = KeptReads::from_parts(state, v2.counters, v2.counters_id);
+        store.keep_again(dir, lock, lock_id, reads);
     }
 
     /// A second hard link to the state file (the same file: owner and mode kept), made new;

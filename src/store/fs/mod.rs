@@ -32,7 +32,7 @@ use crate::state::counters_v2::{
     Counters, EnrollmentId, Found, Invalid, Picked, RECORD_SIZE, RecoveryId, find,
 };
 use crate::state::enrollment_v2::{self, Enrollment};
-use kept::{Kept, KeptDir, KeptReads};
+use kept::{Kept, KeptDir, KeptReads, KeptState};
 use locked::{AsUser, FsLocked, take_lock};
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, fcntl};
@@ -460,7 +460,9 @@ impl Backend for FsStore {
                         dir,
                         read: RefCell::new(None),
                         kept: RefCell::new(Some(files.reads)),
+                        kept_state: RefCell::new(None),
                         _lock: files.lock,
+                        kept_lock: Some(files.lock_id),
                         as_user: AsUser::default(),
                     }));
                 }
@@ -495,7 +497,9 @@ impl Backend for FsStore {
                     dir,
                     read: RefCell::new(None),
                     kept: RefCell::new(None),
+                    kept_state: RefCell::new(None),
                     _lock: lock,
+                    kept_lock: None,
                     as_user: AsUser::assumed(as_user),
                 }));
             }
