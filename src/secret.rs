@@ -75,9 +75,15 @@ impl std::ops::Deref for SecretBytes {
 
 impl Drop for SecretBytes {
     fn drop(&mut self) {
+        #[cfg(test)]
+        wipe_count::add_one();
         crate::sys::wipe_allocation(&mut self.0);
     }
 }
+
+// Test builds count the wipes of dropped bytes (what the wipe leaves is tested in `sys`).
+#[cfg(test)]
+crate::test_counter::per_thread_counter!(wipe_count);
 
 /// Never prints the bytes.
 impl fmt::Debug for SecretBytes {
@@ -96,6 +102,16 @@ pub fn random_bytes<const N: usize>() -> Result<Zeroizing<[u8; N]>, getrandom::E
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secret_bytes_are_wiped_when_dropped_and_never_shown() {
+        let mut bytes = SecretBytes::with_capacity(16);
+        bytes.as_mut_vec().extend_from_slice(b"JBSWY3DPEHPK3PXP");
+        assert_eq!(format!("{bytes:?}"), "SecretBytes(16 bytes)");
+        wipe_count::take();
+        drop(bytes);
+        assert_eq!(wipe_count::take(), 1);
+    }
 
     #[test]
     fn debug_never_shows_the_secret() {

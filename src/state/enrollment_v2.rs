@@ -274,7 +274,17 @@ mod tests {
             kind: Kind::Hotp,
             ..sample()
         };
-        for enrollment in [sample(), no_codes, hotp] {
+        // Every algorithm this build writes (the mutation run found SHA1 and SHA512 sent to
+        // the general parser unnoticed: slower, not wrong).
+        let sha1 = Enrollment {
+            algorithm: HashAlgorithm::SHA1,
+            ..sample()
+        };
+        let sha512 = Enrollment {
+            algorithm: HashAlgorithm::SHA512,
+            ..sample()
+        };
+        for enrollment in [sample(), no_codes, hotp, sha1, sha512] {
             let text = enrollment.to_toml().unwrap();
             assert!(as_written::read(&text).is_some(), "{}", *text);
             flat_toml::tests::assert_reader_agrees_with_toml(&text, as_written::read);

@@ -598,3 +598,41 @@ fn an_hotp_jump_survives_damage_to_the_newest_counters_record() {
     let verdict = check(&code);
     assert!(!verdict.accepted(), "the code came back: {verdict:?}");
 }
+
+/// Enrolling again with the same secret and no recovery codes, one parameter changed (an
+/// admin's `enroll --secret-file F --period 60 --recovery-codes 0`): the new parameter is
+/// what logins use. Found by the mutation run of `counters_for`, which could tell such an
+/// enrollment from a change of counters by the secret and the codes alone, and no test saw.
+#[test]
+fn one_parameter_changed_alone_is_a_new_enrollment() {
+    use crate::otp::{HashAlgorithm, Kind};
+    let now = 1_700_000_000;
+    let policy = Policy::from(&Options::default());
+    let first = state_with(0, 6);
+    let changes: [(&str, fn(&mut crate::state::State)); 3] = [
+        ("period", |s| s.period = 60),
+        ("digits", |s| s.digits = 8),
+        ("algorithm", |s| s.algorithm = HashAlgorithm::SHA512),
+    ];
+    for (what, change) in changes {
+        let home = tempfile::tempdir().unwrap();
+        let store = store_at("~/.config/pam-totp/state.toml", home.path());
+        let enroll = |state: &crate::state::State| {
+            store
+                .enroll(state, &mut super::NothingBefore)
+                .map_err(|_| "enroll")
+                .unwrap();
+        };
+        enroll(&first);
+        let mut second = first.clone();
+        change(&mut second);
+        assert_eq!(second.kind, Kind::Totp);
+        enroll(&second);
+        let code = totp_code(&second, now);
+        let verdict = store
+            .check_and_record(&code, now, policy, CountFailure::Yes, None)
+            .unwrap()
+            .verdict;
+        assert!(verdict.accepted(), "{what}: {verdict:?}");
+    }
+}
