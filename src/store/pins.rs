@@ -609,7 +609,8 @@ fn one_parameter_changed_alone_is_a_new_enrollment() {
     let now = 1_700_000_000;
     let policy = Policy::from(&Options::default());
     let first = state_with(0, 6);
-    let changes: [(&str, fn(&mut crate::state::State)); 3] = [
+    type Change = fn(&mut crate::state::State);
+    let changes: [(&str, Change); 3] = [
         ("period", |s| s.period = 60),
         ("digits", |s| s.digits = 8),
         ("algorithm", |s| s.algorithm = HashAlgorithm::SHA512),

@@ -6,12 +6,21 @@ use super::*;
 impl FsStore {
     pub(super) fn check_dir(&self, fd: &OwnedFd, path: &Path) -> Result<()> {
         let stat = safe_fs::inspect(fd).map_err(|e| Error::io(path, "inspect", e))?;
+        self.check_dir_stat(&stat, path)
+    }
+
+    /// [`FsStore::check_dir`] of a status already taken.
+    pub(super) fn check_dir_stat(
+        &self,
+        stat: &nix::sys::stat::FileStat,
+        path: &Path,
+    ) -> Result<()> {
         let expect = Expect {
             kind: Kind::Any,
             owner: Owner::Is(self.owner.as_raw()),
             forbidden_mode: 0o022,
         };
-        match safe_fs::check(&stat, &expect) {
+        match safe_fs::check(stat, &expect) {
             Ok(()) => Ok(()),
             Err(Violation::Owner { uid }) => Err(self.wrong_owner(path, uid)),
             // Kind::Any: a directory is refused for its owner or its mode only.

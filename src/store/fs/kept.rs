@@ -157,6 +157,11 @@ impl FsStore {
         self.check_counters_links(&counters_stat)?;
         let dir_stat = safe_fs::inspect(dir)
             .map_err(|e| Error::io(&self.path, "inspect the directory of", e))?;
+        // The state's own directory (below the anchor: the anchor has rules of its own,
+        // checked by the walk) is checked again too: it may have been opened to others.
+        if !self.dirs.is_empty() {
+            self.check_dir_stat(&dir_stat, self.path.parent().unwrap_or(&self.path))?;
+        }
         if !self.user_may_still(&dir_stat, &stat, &counters_stat) {
             return Ok(None);
         }
@@ -210,10 +215,23 @@ impl FsStore {
             && counters.st_mode & 0o600 == 0o600
     }
 
-    /// Whether `name` in `dir` is still the file `id` (a lock file, once locked: one
-    /// removed or replaced meanwhile keeps out nobody who opens the name now).
-    pub(super) fn still_named(&self, dir: &OwnedFd, name: &OsStr, id: FileId) -> bool {
-        safe_fs::stat_in(dir, name).is_ok_and(|stat| FileId::of(&stat) == id)
+    /// Whether the lock file `name` in `dir`, once locked, is still the file `id` (one
+    /// removed or replaced meanwhile keeps out nobody who opens the name now), checked
+    /// for owner and mode as when it was opened.
+    pub(super) fn still_the_lock(
+        &self,
+        dir: &OwnedFd,
+        name: &OsStr,
+        id: FileId,
+        path: &Path,
+    ) -> Result<bool> {
+        match safe_fs::stat_in(dir, name) {
+            Ok(stat) if FileId::of(&stat) == id => {
+                self.check_file_stat(&stat, path)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }
 
@@ -571,6 +589,51 @@ mod tests {
         let _ = std::process::Command::new("umount").arg(&dir).status();
         let err = result.expect("remounted read-only").unwrap_err();
         assert!(err.to_string().contains("Read-only file system"), "{err}");
+    }
+
+    #[test]
+    fn a_directory_or_lock_file_opened_to_others_while_the_user_types_is_refused() {
+        // Found by the second review: the kept directory and lock file were not checked
+        // again under the lock, as the files in it were.
+        for (name, mode, expected) in [
+            ("", 0o777, "writable by group or others"),
+            ("state.toml.lock", 0o666, "chmod 600"),
+        ] {
+            let home = Home::mine();
+            home.enroll(FIRST);
+            let login = home.store();
+            prompted(&login);
+            fs::set_permissions(home.file(name), fs::Permissions::from_mode(mode)).unwrap();
+            let err = check(&login, &code(FIRST, NOW), NOW).unwrap_err();
+            assert!(err.to_string().contains(expected), "{name:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_lock_is_released_when_dropped_even_if_its_file_is_shared() {
+        // Found by the second review: a child forked without exec during the conversation
+        // shares the lock file's open description; a lock released only by closing would
+        // stay with it, and every other login of the user would wait and fail.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lock");
+        let open = || {
+            OwnedFd::from(
+                fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(&path)
+                    .unwrap(),
+            )
+        };
+        let lock = open();
+        let shared = lock.try_clone().unwrap();
+        let deadline = std::time::Instant::now();
+        drop(super::super::locked::HeldLock::take(lock, &path, deadline).unwrap());
+        let other = super::super::locked::HeldLock::take(open(), &path, deadline);
+        assert!(other.is_ok(), "still locked through the shared description");
+        drop(shared);
     }
 
     #[test]

@@ -3,8 +3,38 @@
 
 use super::*;
 
-/// Takes the OFD write lock on `lock`, polling with a growing pause for at most `wait`.
-pub(super) fn take_lock(lock: &OwnedFd, path: &Path, wait: Duration) -> Result<()> {
+/// An OFD lock held on the lock file. Dropped, it is released with F_UNLCK, not only by
+/// the last close: a child the application forks without exec during the conversation
+/// shares the open file description, and would otherwise keep the lock while it runs.
+pub(super) struct HeldLock(Option<OwnedFd>);
+
+impl HeldLock {
+    /// Takes the OFD write lock on `lock`, waiting until `deadline` at most.
+    pub(super) fn take(lock: OwnedFd, path: &Path, deadline: Instant) -> Result<HeldLock> {
+        take_lock(&lock, path, deadline)?;
+        Ok(HeldLock(Some(lock)))
+    }
+
+    /// Released, the file left open for the next cycle; `None` if releasing failed (the
+    /// file is then closed).
+    pub(super) fn release(mut self) -> Option<OwnedFd> {
+        let lock = self.0.take()?;
+        release_lock(&lock).ok()?;
+        Some(lock)
+    }
+}
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        if let Some(lock) = self.0.take() {
+            let _ = release_lock(&lock);
+        }
+    }
+}
+
+/// Takes the OFD write lock on `lock`, polling with a growing pause until `deadline` at
+/// most (one deadline for every attempt of a cycle: [`LOCK_WAIT`] in all).
+fn take_lock(lock: &OwnedFd, path: &Path, deadline: Instant) -> Result<()> {
     let whole_file = libc::flock {
         l_type: libc::F_WRLCK as libc::c_short,
         l_whence: libc::SEEK_SET as libc::c_short,
@@ -12,7 +42,6 @@ pub(super) fn take_lock(lock: &OwnedFd, path: &Path, wait: Duration) -> Result<(
         l_len: 0,
         l_pid: 0,
     };
-    let deadline = Instant::now() + wait;
     let mut pause = Duration::from_micros(200);
     loop {
         match fcntl(lock, FcntlArg::F_OFD_SETLK(&whole_file)) {
@@ -56,7 +85,7 @@ pub(super) struct FsLocked<'a> {
     pub(super) kept: RefCell<Option<KeptReads>>,
     /// The kept state file, once a `read` went through it.
     pub(super) kept_state: RefCell<Option<KeptState>>,
-    pub(super) _lock: OwnedFd,
+    pub(super) _lock: HeldLock,
     /// Which file `_lock` is, when it was kept from before the prompt.
     pub(super) kept_lock: Option<FileId>,
     // Last: fields drop in order, so the identity is restored after the files are closed.
@@ -197,7 +226,9 @@ impl Locked for FsLocked<'_> {
     /// by name): the lock released, the files go back to the store for the login's next
     /// locked cycle, which checks their names again.
     fn release_after_reading(self: Box<Self>) {
+        // `as_user` first: bindings drop in reverse, so the identity is restored last.
         let FsLocked {
+            as_user,
             store,
             dir,
             read,
@@ -205,7 +236,6 @@ impl Locked for FsLocked<'_> {
             kept_state,
             _lock: lock,
             kept_lock,
-            as_user,
         } = *self;
         if as_user.assumed.get() {
             return;
@@ -215,9 +245,12 @@ impl Locked for FsLocked<'_> {
         else {
             return;
         };
-        if !v2.writable || release_lock(&lock).is_err() {
+        if !v2.writable {
             return;
         }
+        let Some(lock) = lock.release() else {
+            return;
+        };
         let reads = KeptReads::from_parts(state, v2.counters, v2.counters_id);
         store.keep_again(dir, lock, lock_id, reads);
     }

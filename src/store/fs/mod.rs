@@ -33,7 +33,7 @@ use crate::state::counters_v2::{
 };
 use crate::state::enrollment_v2::{self, Enrollment};
 use kept::{Kept, KeptDir, KeptReads, KeptState};
-use locked::{AsUser, FsLocked, take_lock};
+use locked::{AsUser, FsLocked, HeldLock};
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, fcntl};
 use nix::sys::stat::FileStat;
@@ -444,6 +444,7 @@ impl Backend for FsStore {
     fn lock(&self, create: Create) -> Result<Box<dyn Locked + '_>> {
         let lock_name = self.sibling(LOCK_SUFFIX);
         let lock_path = self.path_of(&lock_name);
+        let deadline = Instant::now() + LOCK_WAIT;
         let kept = self.kept.take();
         let walked = match kept {
             Some(KeptDir {
@@ -453,15 +454,15 @@ impl Backend for FsStore {
                 // Opened as the user before prompting: locked and read through as they
                 // are, with no second switch to the user's identity, if the lock file is
                 // still the one under its name.
-                take_lock(&files.lock, &lock_path, LOCK_WAIT)?;
-                if self.still_named(&dir, &lock_name, files.lock_id) {
+                let lock = HeldLock::take(files.lock, &lock_path, deadline)?;
+                if self.still_the_lock(&dir, &lock_name, files.lock_id, &lock_path)? {
                     return Ok(Box::new(FsLocked {
                         store: self,
                         dir,
                         read: RefCell::new(None),
                         kept: RefCell::new(Some(files.reads)),
                         kept_state: RefCell::new(None),
-                        _lock: files.lock,
+                        _lock: lock,
                         kept_lock: Some(files.lock_id),
                         as_user: AsUser::default(),
                     }));
@@ -487,11 +488,11 @@ impl Backend for FsStore {
                 let stat = self.check_file(&lock, &lock_path)?;
                 Ok((lock, FileId::of(&stat)))
             })?;
-            take_lock(&lock, &lock_path, LOCK_WAIT)?;
+            let lock = HeldLock::take(lock, &lock_path, deadline)?;
             // Removed or replaced while this waited (by the user, or a stopped holder's
             // file removed by hand): whoever opens the name now would not be kept out.
             // Lock the file under the name instead.
-            if self.still_named(&dir, &lock_name, lock_id) {
+            if self.still_the_lock(&dir, &lock_name, lock_id, &lock_path)? {
                 return Ok(Box::new(FsLocked {
                     store: self,
                     dir,
