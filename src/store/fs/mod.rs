@@ -5,7 +5,9 @@
 //!   component below it is opened with O_NOFOLLOW and checked for owner and mode
 //!   ([`safe_fs`]).
 //! - Files below a home are touched as the user ([`Identity::assume`]); root-owned storage
-//!   is touched as the process and must belong to it.
+//!   is touched as the process and must belong to it. A login opens its files as the user
+//!   before the prompt and keeps them for the locked cycle after it, which goes through
+//!   them while their names still refer to them ([`kept`]): one switch per login.
 //! - Every change is made under an OFD lock on a separate lock file, waited for at most
 //!   [`LOCK_WAIT`]. A login changes only the counters: one pwrite of a 4 KiB record over
 //!   the older of the two in the counters file, then fdatasync, before it returns
