@@ -122,9 +122,8 @@ impl FsStore {
     /// `None` if that cannot be done now (a full or read-only disk): the locked cycle then
     /// opens it itself, and reports what fails.
     fn open_kept_lock(&self, dir: &OwnedFd) -> Option<(OwnedFd, FileId)> {
-        let lock_name = self.sibling(LOCK_SUFFIX);
-        let lock = safe_fs::open_lock_in(dir, &lock_name).ok()?;
-        let stat = self.check_file(&lock, &self.path_of(&lock_name)).ok()?;
+        let lock = safe_fs::open_lock_in(dir, &self.lock_name).ok()?;
+        let stat = self.check_file(&lock, &self.lock_path).ok()?;
         Some((lock, FileId::of(&stat)))
     }
 

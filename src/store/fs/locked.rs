@@ -35,13 +35,7 @@ impl Drop for HeldLock {
 /// Takes the OFD write lock on `lock`, polling with a growing pause until `deadline` at
 /// most (one deadline for every attempt of a cycle: [`LOCK_WAIT`] in all).
 fn take_lock(lock: &OwnedFd, path: &Path, deadline: Instant) -> Result<()> {
-    let whole_file = libc::flock {
-        l_type: libc::F_WRLCK as libc::c_short,
-        l_whence: libc::SEEK_SET as libc::c_short,
-        l_start: 0,
-        l_len: 0,
-        l_pid: 0,
-    };
+    let whole_file = whole_file(libc::F_WRLCK);
     let mut pause = Duration::from_micros(200);
     loop {
         match fcntl(lock, FcntlArg::F_OFD_SETLK(&whole_file)) {
@@ -64,14 +58,18 @@ fn take_lock(lock: &OwnedFd, path: &Path, deadline: Instant) -> Result<()> {
 
 /// Releases the OFD lock `take_lock` took, keeping the file open.
 fn release_lock(lock: &OwnedFd) -> nix::Result<()> {
-    let whole_file = libc::flock {
-        l_type: libc::F_UNLCK as libc::c_short,
+    fcntl(lock, FcntlArg::F_OFD_SETLK(&whole_file(libc::F_UNLCK))).map(drop)
+}
+
+/// A lock request of `l_type` over the whole file (OFD locks need `l_pid` 0).
+fn whole_file(l_type: libc::c_int) -> libc::flock {
+    libc::flock {
+        l_type: l_type as libc::c_short,
         l_whence: libc::SEEK_SET as libc::c_short,
         l_start: 0,
         l_len: 0,
         l_pid: 0,
-    };
-    fcntl(lock, FcntlArg::F_OFD_SETLK(&whole_file)).map(drop)
+    }
 }
 
 /// The store under its lock. Reading, writing and removing happen here only; the lock and

@@ -89,6 +89,10 @@ pub struct FsStore {
     in_home: bool,
     path: PathBuf,
     names: Names,
+    /// The lock file beside the state, and its path for messages: made once, not at each
+    /// of a login's two uses.
+    lock_name: OsString,
+    lock_path: PathBuf,
     last_parsed: ParseCache,
     /// What the read before prompting opened and checked: the login's locked
     /// read-decide-write starts from it, with one directory walk and one identity switch
@@ -153,6 +157,7 @@ impl FsStore {
             // Root-owned storage: the module (root) reads it as itself; it must be root's.
             (Uid::effective(), None)
         };
+        let (lock_name, lock_path) = lock_file_of(&path, &resolved.file);
         Ok(FsStore {
             anchor: resolved.anchor,
             dirs: resolved.dirs,
@@ -162,6 +167,8 @@ impl FsStore {
             in_home: resolved.in_home,
             path,
             names,
+            lock_name,
+            lock_path,
             last_parsed: ParseCache::default(),
             kept: Kept::default(),
             repairs: RepairReport::default(),
@@ -444,8 +451,7 @@ impl Backend for FsStore {
     /// with `NotEnrolled` if the directory does not exist, unless `create` (enrollment)
     /// makes it, mode 0700.
     fn lock(&self, create: Create) -> Result<Box<dyn Locked + '_>> {
-        let lock_name = self.sibling(LOCK_SUFFIX);
-        let lock_path = self.path_of(&lock_name);
+        let (lock_name, lock_path) = (&self.lock_name, &self.lock_path);
         let deadline = Instant::now() + LOCK_WAIT;
         let kept = self.kept.take();
         let walked = match kept {
@@ -456,8 +462,8 @@ impl Backend for FsStore {
                 // Opened as the user before prompting: locked and read through as they
                 // are, with no second switch to the user's identity, if the lock file is
                 // still the one under its name.
-                let lock = HeldLock::take(files.lock, &lock_path, deadline)?;
-                if self.still_the_lock(&dir, &lock_name, files.lock_id, &lock_path)? {
+                let lock = HeldLock::take(files.lock, lock_path, deadline)?;
+                if self.still_the_lock(&dir, lock_name, files.lock_id, lock_path)? {
                     return Ok(Box::new(FsLocked {
                         store: self,
                         dir,
@@ -485,16 +491,16 @@ impl Backend for FsStore {
         })?;
         for _ in 0..LOCK_ATTEMPTS {
             let (lock, lock_id) = with_groups_if_refused(&mut as_user, || {
-                let lock = safe_fs::open_lock_in(&dir, &lock_name)
-                    .map_err(|e| self.open_error(&dir, &lock_name, e, "open lock file"))?;
-                let stat = self.check_file(&lock, &lock_path)?;
+                let lock = safe_fs::open_lock_in(&dir, lock_name)
+                    .map_err(|e| self.open_error(&dir, lock_name, e, "open lock file"))?;
+                let stat = self.check_file(&lock, lock_path)?;
                 Ok((lock, FileId::of(&stat)))
             })?;
-            let lock = HeldLock::take(lock, &lock_path, deadline)?;
+            let lock = HeldLock::take(lock, lock_path, deadline)?;
             // Removed or replaced while this waited (by the user, or a stopped holder's
             // file removed by hand): whoever opens the name now would not be kept out.
             // Lock the file under the name instead.
-            if self.still_the_lock(&dir, &lock_name, lock_id, &lock_path)? {
+            if self.still_the_lock(&dir, lock_name, lock_id, lock_path)? {
                 return Ok(Box::new(FsLocked {
                     store: self,
                     dir,
@@ -508,11 +514,19 @@ impl Backend for FsStore {
             }
         }
         Err(Error::io(
-            &lock_path,
+            lock_path,
             "lock (the lock file was replaced each time it was locked)",
             Errno::EAGAIN,
         ))
     }
+}
+
+/// The lock file's name beside the state file `file` at `path`, and its path.
+fn lock_file_of(path: &Path, file: &OsStr) -> (OsString, PathBuf) {
+    let mut name = file.to_owned();
+    name.push(LOCK_SUFFIX);
+    let path = migrate_v1::sibling_path(path, file, &name);
+    (name, path)
 }
 
 /// Runs `access` as the user with the primary group; if that was refused (EACCES), once
@@ -547,6 +561,7 @@ pub fn read_state_file(path: &Path) -> Result<Option<State>> {
     let owner = safe_fs::inspect(&dir)
         .map_err(|e| Error::io(&anchor, "inspect", e))?
         .st_uid;
+    let (lock_name, lock_path) = lock_file_of(path, &names.state);
     let store = FsStore {
         anchor,
         dirs: Vec::new(),
@@ -556,6 +571,8 @@ pub fn read_state_file(path: &Path) -> Result<Option<State>> {
         in_home: true,
         path: path.to_owned(),
         names,
+        lock_name,
+        lock_path,
         last_parsed: ParseCache::default(),
         kept: Kept::default(),
         repairs: RepairReport::default(),
